@@ -1,0 +1,33 @@
+"""Raw JAX draws -> arviz.InferenceData (posterior, sample_stats, log_likelihood, log_prior)."""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+
+from .jax_nuts import CompiledModel
+
+
+def to_inference_data(cm: CompiledModel, raw: dict, data: dict | None = None) -> az.InferenceData:
+    """Constrained draws and deterministics, pointwise log-likelihood, per-variable log prior."""
+    model = cm.model
+    values = raw["values"]
+    outputs = cm.apply(cm.outputs_fn, values, data)
+    posterior = {n: o for n, o in zip(cm.output_names, outputs) if not n.endswith("__")}
+    loglik = dict(zip(cm.loglik_names, cm.apply(cm.loglik_fn, values, data)))
+    logprior = dict(zip(cm.logprior_names, cm.apply(cm.logprior_fn, values, data)))
+    dims = {name: list(d) for name, d in model.named_vars_to_dims.items()}
+    coords = {name: np.asarray(v) for name, v in model.coords.items() if v is not None}
+    current = dict(zip(cm.data_names, cm.data_values(data)))
+    observed = {rv.name: current[model.rvs_to_values[rv].name] for rv in model.observed_RVs}
+    stats = {k: np.asarray(v) for k, v in raw["stats"].items()}
+    return az.from_dict(
+        posterior=posterior,
+        sample_stats=stats,
+        log_likelihood=loglik,
+        log_prior=logprior,
+        observed_data=observed,
+        coords=coords,
+        dims=dims,
+    )
+
