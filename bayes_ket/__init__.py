@@ -1,4 +1,8 @@
-"""bayes_ket: Bayesian hierarchical models of symptom change under IV ketamine."""
+"""bayes_ket: Bayesian hierarchical models of symptom change under IV ketamine.
+
+Public surface (API.md): read_trial, simulate, datasets, scales, fit, Fit,
+load_fit, compare, sweep, sensitivity, TrialData, BayesKetError.
+"""
 
 import os as _os
 
@@ -9,7 +13,17 @@ if "xla_force_host_platform_device_count" not in _os.environ.get("XLA_FLAGS", ""
         _os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={_os.cpu_count() or 1}"
     ).strip()
 
-from .errors import BayesKetError  # noqa: E402
+from . import datasets, scales  # noqa: E402
+from .data.reader import read_trial  # noqa: E402
 from .data.trial import TrialData  # noqa: E402
+from .errors import BayesKetError  # noqa: E402
+from .fitting import Analysis, fit  # noqa: E402
+from .results import Fit, compare, load_fit  # noqa: E402
+from .simulate import simulate  # noqa: E402
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Analysis", "BayesKetError", "Fit", "TrialData", "compare", "datasets", "fit", "load_fit",
+    "read_trial", "scales", "simulate",
+]

@@ -43,16 +43,18 @@ class Analysis:
         return self.family.priors(self.card, self.design, {**self.base_priors, **(overrides or {})})
 
     def sample(self, priors=None, draws=1000, tune=1000, chains=4, seed=0, progressbar=True,
-               target_accept=None, max_treedepth=10) -> Fit:
+               target_accept=None, max_treedepth=10, dense_mass=None) -> Fit:
         """Sample the posterior under prior values ``priors`` (names of fit.priors)."""
         for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
             if int(value) < 1:
                 raise BayesKetError(f"{name}={value}: must be a positive whole number.")
         used = self.priors_with(priors)
         target_accept = target_accept or self.card.settings.get("target_accept", 0.9)
+        dense_mass = self.card.settings.get("dense_mass", False) if dense_mass is None else dense_mass
         t0 = _time.perf_counter()
         raw = self.compiled.sample(tune=int(tune), draws=int(draws), chains=int(chains), seed=seed,
-                                   target_accept=target_accept, max_treedepth=max_treedepth, data=used,
+                                   target_accept=target_accept, max_treedepth=max_treedepth,
+                                   dense_mass=dense_mass, data=used,
                                    progressbar=progressbar)
         sample_seconds = _time.perf_counter() - t0
         idata = to_inference_data(self.compiled, raw, data=used)
@@ -65,11 +67,14 @@ class Analysis:
             "priors": used,
             "backend": "jax-numpyro (bayes_ket driver, compiled once)",
             "seed": seed, "draws": int(draws), "tune": int(tune), "chains": int(chains),
-            "target_accept": target_accept,
+            "target_accept": target_accept, "dense_mass": dense_mass,
             "timing": {"build_s": self.build_seconds, "sample_s": sample_seconds},
             **self.family.describe(self.design),
         }
-        return Fit(idata, meta)
+        result = Fit(idata, meta)
+        # in memory only: unconstrained draws, aligned with self.compiled.value_names (for reweighting)
+        result.unconstrained = raw["values"]
+        return result
 
 
 def fit(model, trial, outcome=None, moderators=None, time=None, priors=None, draws=1000, tune=1000,
@@ -82,7 +87,7 @@ def fit(model, trial, outcome=None, moderators=None, time=None, priors=None, dra
     priors: {prior name: number} overrides (names as in ``fit.priors``).
     Sampler options: target_accept, max_treedepth; other options go to the family.
     """
-    sampler_keys = {"target_accept", "max_treedepth"}
+    sampler_keys = {"target_accept", "max_treedepth", "dense_mass"}
     sampler = {k: options.pop(k) for k in list(options) if k in sampler_keys}
     t0 = _time.perf_counter()
     analysis = Analysis(model, trial, outcome=outcome, moderators=moderators, time=time, priors=priors, **options)

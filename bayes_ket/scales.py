@@ -8,7 +8,6 @@ Missing values (NaN) pass through as missing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -84,15 +83,16 @@ def _as_flag(cond: np.ndarray, missing: np.ndarray, like):
 
 def _band(score, bands):
     arr, back = _as_float(score)
-    labels = np.full(arr.shape, None, dtype=object)
-    for label, lo, hi in bands:
-        labels[(arr >= lo) & (arr <= hi + 0.999)] = label  # whole-number bands, fractional scores allowed
-    bad = ~np.isnan(arr) & (labels == None)  # noqa: E711 - element-wise
+    lo, hi = bands[0][1], bands[-1][2]
+    bad = (arr < lo) | (arr > hi)
     if bad.any():
         raise BayesKetError(
-            f"Scores {offending(np.unique(arr[bad]))} lie outside {bands[0][1]}-{bands[-1][2]}. "
+            f"Scores {offending(np.unique(arr[bad]))} lie outside {lo}-{hi}. "
             "Fix: correct the scores or set them missing (NaN)."
         )
+    names = np.array([b[0] for b in bands] + [None], dtype=object)
+    idx = np.searchsorted([b[1] for b in bands], arr, side="right") - 1
+    labels = names[np.where(np.isnan(arr), len(bands), idx)]
     return back(labels)
 
 
@@ -157,7 +157,7 @@ def hrsd17_to_madrs(scores, table=None):
 
 
 # ---- MSM -------------------------------------------------------------------
-def _msm_part(values, name, cuts, allow_zero_as=None):
+def _msm_part(values, name, cuts):
     arr = np.asarray(values, dtype=float)
     bad = ~np.isnan(arr) & (arr < 0)
     if bad.any():
@@ -232,7 +232,7 @@ def responded(baseline, score):
     'boolean' Series for Series input, a float array (1.0 / 0.0 / NaN) for arrays,
     and a bool (pd.NA when missing) for scalars.
     """
-    pct = np.asarray(percent_improvement(np.asarray(baseline, dtype=float) if not isinstance(baseline, pd.Series) else baseline, score), dtype=float)
+    pct = np.asarray(percent_improvement(baseline, score), dtype=float)
     return _as_flag(pct >= 100 * RESPONSE_REDUCTION, np.isnan(pct), baseline)
 
 

@@ -17,6 +17,7 @@ REQUIRED_COLUMNS = ("patient", "day")
 NON_MODERATOR_COLUMNS = set(ID_COLUMNS) | set(MADRS_ITEM_COLUMNS) | set(OUTCOMES) | {
     "madrs_converted",
     "source_row",
+    "hamd6_total",  # visit-level HAM-D 6 (ketamine_moa), not a moderator
 }
 
 ARM_LABELS = {

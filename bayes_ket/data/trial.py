@@ -92,5 +92,5 @@ class TrialData:
         arms = "two arms" if self.has_arm else "single arm"
         return (
             f"TrialData({self.n_patients} patients, {len(self.frame)} rows, {arms}, "
-            f"{self.n_studies} studies, days {list(np.round(self.days, 2))}, source={self.source!r})"
+            f"{self.n_studies} studies, days {np.round(self.days, 2).tolist()}, source={self.source!r})"
         )

@@ -76,21 +76,22 @@ class CompiledModel:
         ]
 
     # ---- sampling ----------------------------------------------------------
-    def sampler(self, tune: int, draws: int, chains: int, target_accept: float, max_treedepth: int):
+    def sampler(self, tune: int, draws: int, chains: int, target_accept: float, max_treedepth: int,
+                dense_mass: bool):
         """The jitted sampler for these settings (compiled on first use only)."""
-        key = (tune, draws, chains, target_accept, max_treedepth)
+        key = (tune, draws, chains, target_accept, max_treedepth, dense_mass)
         if key not in self._samplers:
             self._samplers[key] = _build_sampler(self, *key)
         return self._samplers[key]
 
-    def sample(self, *, tune, draws, chains, seed, target_accept=0.9, max_treedepth=10,
+    def sample(self, *, tune, draws, chains, seed, target_accept=0.9, max_treedepth=10, dense_mass=False,
                data=None, progressbar=True) -> dict:
         """Run NUTS; returns raw unconstrained draws and sampler statistics (numpy)."""
         jax = _jax()
         rng = np.random.default_rng(seed)
         inits = self.initial_points(chains, rng)
         keys = jax.random.split(jax.random.PRNGKey(int(rng.integers(2**31 - 1))), chains)
-        run, n_dev = self.sampler(tune, draws, chains, target_accept, max_treedepth)
+        run, n_dev = self.sampler(tune, draws, chains, target_accept, max_treedepth, dense_mass)
         data_values = self.data_values(data)
         per = chains // n_dev
         reshape = lambda a: np.asarray(a).reshape((n_dev, per) + np.shape(a)[1:])
@@ -195,7 +196,7 @@ def compile_model(model: pm.Model, extra: dict | None = None) -> CompiledModel:
     )
 
 
-def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_treedepth):
+def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_treedepth, dense_mass):
     """pmap over CPU devices, lax.map over that device's chains, lax.scan over iterations."""
     jax = _jax()
     import jax.numpy as jnp
@@ -219,7 +220,7 @@ def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_tr
 
     def one_chain(key, init, data):
         state = init_kernel(list(init), tune, target_accept_prob=target_accept, max_tree_depth=max_treedepth,
-                            model_args=tuple(data), rng_key=key)
+                            dense_mass=dense_mass, model_args=tuple(data), rng_key=key)
 
         def warm(state, i):
             tick(i)

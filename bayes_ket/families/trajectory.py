@@ -82,6 +82,7 @@ class TrajectoryDesign:
     span: float
     remission_threshold: float
     response_reduction: float
+    parameterization: str
     exclusions: Exclusions = field(default_factory=Exclusions)
 
     @property
@@ -114,7 +115,7 @@ class TrajectoryDesign:
 
 
 def design(trial: TrialData, card, outcome=None, moderators=None, time=None,
-           remission_threshold=None) -> TrajectoryDesign:
+           remission_threshold=None, parameterization=None) -> TrajectoryDesign:
     """Validate the request against the trial and build the design.
 
     remission_threshold: overrides the card's threshold for this outcome (e.g. 9 for
@@ -198,6 +199,7 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None,
         remission_threshold=float(remission_threshold if remission_threshold is not None
                                   else settings["remission_threshold"][outcome]),
         response_reduction=float(settings.get("response_reduction", 0.5)),
+        parameterization=parameterization or settings.get("patient_parameterization", "centered"),
     )
 
 
@@ -245,8 +247,13 @@ def build_model(d: TrajectoryDesign, priors: dict) -> tuple[pm.Model, dict]:
         tau = pm.HalfNormal("patient_sd", pt.stack([hp["sd_patient_intercept_sigma"], hp["sd_patient_slope_sigma"]]),
                             dims="effect_kind")
         r = 2.0 * pm.Beta("patient_corr_unit", hp["corr_patient_eta"], hp["corr_patient_eta"]) - 1.0
-        z = pm.Normal("patient_z", 0.0, 1.0, dims=("patient", "effect_kind"))
-        params["b"] = pt.stack([tau[0] * z[:, 0], tau[1] * (r * z[:, 0] + pt.sqrt(1.0 - r**2) * z[:, 1])], axis=1)
+        if d.parameterization == "centered":
+            chol = pt.stack([pt.stack([tau[0], 0.0]), pt.stack([tau[1] * r, tau[1] * pt.sqrt(1.0 - r**2)])])
+            params["b"] = pm.MvNormal("patient_effect", mu=pt.zeros(2), chol=chol, dims=("patient", "effect_kind"))
+        else:
+            z = pm.Normal("patient_z", 0.0, 1.0, dims=("patient", "effect_kind"))
+            params["b"] = pt.stack([tau[0] * z[:, 0], tau[1] * (r * z[:, 0] + pt.sqrt(1.0 - r**2) * z[:, 1])],
+                                   axis=1)
         pm.Deterministic("sd_patient_intercept", tau[0])
         pm.Deterministic("sd_patient_slope", tau[1])
         pm.Deterministic("corr_patient", r)
