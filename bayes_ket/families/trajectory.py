@@ -199,7 +199,7 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None,
         remission_threshold=float(remission_threshold if remission_threshold is not None
                                   else settings["remission_threshold"][outcome]),
         response_reduction=float(settings.get("response_reduction", 0.5)),
-        parameterization=parameterization or settings.get("patient_parameterization", "centered"),
+        parameterization=parameterization or settings.get("patient_parameterization", "noncentered"),
     )
 
 
