@@ -19,11 +19,14 @@ from .data.trial import TrialData  # noqa: E402
 from .errors import BayesKetError  # noqa: E402
 from .fitting import Analysis, fit  # noqa: E402
 from .results import Fit, compare, load_fit  # noqa: E402
+from .plots_sweep import plot_sweep  # noqa: E402
+from .sensitivity import sensitivity  # noqa: E402
 from .simulate import simulate  # noqa: E402
+from .sweep import sweep  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Analysis", "BayesKetError", "Fit", "TrialData", "compare", "datasets", "fit", "load_fit",
-    "read_trial", "scales", "simulate",
+    "plot_sweep", "read_trial", "scales", "sensitivity", "simulate", "sweep",
 ]

@@ -43,6 +43,15 @@ def _headline(fit, summary, diag) -> str:
     return "\n".join(lines)
 
 
+def load_grid(path) -> dict | list:
+    """A sweep grid from JSON or TOML: {prior: [values]} or a list of {prior: value} settings."""
+    import tomllib
+
+    text = Path(path).read_text()
+    grid = tomllib.loads(text) if str(path).endswith(".toml") else json.loads(text)
+    return grid.get("settings", grid) if isinstance(grid, dict) else grid
+
+
 def main(argv=None) -> int:
     import bayes_ket as bk
 
@@ -92,7 +101,7 @@ def main(argv=None) -> int:
             summary, diag = _write_outputs(fit, Path(args.out), trial)
             print(_headline(fit, summary, diag))
         else:
-            from .sweep import load_grid, sweep
+            from .sweep import sweep
 
             trial = bk.read_trial(args.data)
             table = sweep(args.model, trial, grid=load_grid(args.grid), out=args.out, scheduler=args.scheduler,

@@ -38,6 +38,24 @@ class Analysis:
         self.model, extras = self.family.build_model(self.design, self.base_priors)
         self.compiled = compile_model(self.model, extras)
         self.build_seconds = _time.perf_counter() - t0
+        self.data = {}  # data values replacing the model's own (see rebind)
+
+    def rebind(self, trial: TrialData) -> "Analysis":
+        """The same analysis on another trial of identical shapes, reusing the compiled sampler.
+
+        Used by calibration: replicated trials swap their data in as runtime inputs.
+        """
+        design = self.family.design(trial, self.card, outcome=self.design.outcome, moderators=self.design.moderators,
+                                    time=self.design.time)
+        model, _ = self.family.build_model(design, self.base_priors)
+        new = {v.name: v.get_value() for v in model.data_vars}
+        old = dict(zip(self.compiled.data_names, self.compiled.data_values()))
+        bad = [n for n in old if n in new and np.shape(new[n]) != np.shape(old[n])]
+        if bad:
+            raise BayesKetError(f"rebind: data {bad} change shape; build a new Analysis for this trial.")
+        clone = object.__new__(Analysis)
+        clone.__dict__ = self.__dict__ | {"trial": trial, "design": design, "data": new}
+        return clone
 
     def priors_with(self, overrides: dict | None) -> dict:
         return self.family.priors(self.card, self.design, {**self.base_priors, **(overrides or {})})
@@ -49,17 +67,18 @@ class Analysis:
             if int(value) < 1:
                 raise BayesKetError(f"{name}={value}: must be a positive whole number.")
         used = self.priors_with(priors)
+        values = {**self.data, **used}
         target_accept = target_accept or self.card.settings.get("target_accept", 0.9)
         dense_mass = self.card.settings.get("dense_mass", False) if dense_mass is None else dense_mass
         t0 = _time.perf_counter()
         raw = self.compiled.sample(tune=int(tune), draws=int(draws), chains=int(chains), seed=seed,
                                    target_accept=target_accept, max_treedepth=max_treedepth,
-                                   dense_mass=dense_mass, data=used,
+                                   dense_mass=dense_mass, data=values,
                                    progressbar=progressbar)
         sample_seconds = _time.perf_counter() - t0
-        idata = to_inference_data(self.compiled, raw, data=used)
+        idata = to_inference_data(self.compiled, raw, data=values)
         rng = np.random.default_rng([seed, 1])
-        extras = {name: self.compiled.apply(fn, raw["values"], used)[0]
+        extras = {name: self.compiled.apply(fn, raw["values"], values)[0]
                   for name, fn in self.compiled.extra_fns.items()}
         self.family.derive(self.design, idata, extras, rng)
         meta = {

@@ -21,13 +21,15 @@ def to_inference_data(cm: CompiledModel, raw: dict, data: dict | None = None) ->
     current = dict(zip(cm.data_names, cm.data_values(data)))
     observed = {rv.name: current[model.rvs_to_values[rv].name] for rv in model.observed_RVs}
     stats = {k: np.asarray(v) for k, v in raw["stats"].items()}
-    return az.from_dict(
+    idata = az.from_dict(
         posterior=posterior,
         sample_stats=stats,
         log_likelihood=loglik,
-        log_prior=logprior,
         observed_data=observed,
         coords=coords,
         dims=dims,
     )
+    # ArviZ 0.23's from_dict drops log_prior= silently: add the group explicitly.
+    idata.add_groups(log_prior=logprior, coords=coords, dims={name: [] for name in logprior})
+    return idata
 

@@ -12,7 +12,7 @@ from importlib import import_module
 
 from ..errors import BayesKetError
 
-FAMILIES = ("trajectory",)
+FAMILIES = ("trajectory", "items")
 
 
 def family_of(card):

@@ -1,0 +1,577 @@
+"""Items family: the 10 MADRS items as ordinal outcomes (card models/items.toml).
+
+Long rows r = unit u (patient x period) x day t x item k, observed scores only:
+
+    P(Y_r <= j) = F(c_kj - eta_r),   j = 0..5,   F = logistic ("logit") or Phi ("probit")
+    eta_r = b_p [+ d_pk] + C(t) alpha + x_u beta + study_u + period_u
+          + arm_u T(t) (e_k + sum_m x_um g_km)
+
+c_k: 6 cutpoints per item, ordered transform, c_kj ~ N(grid_j, cutpoint_sigma): an
+item with a category never observed keeps a proper posterior for that cutpoint.
+The cutpoints absorb the baseline level, so the trajectory basis C(t) is the
+trajectory family's treatment basis (``time_basis``: one column per post-baseline
+day for "visit", t or log(1 + t) otherwise). T(t) = 1[t > 0] (item effects constant
+over post-baseline visits, the default) or C(t) (``effect_by_day=True``).
+x_um: moderator m centred at its mean over patients (per one unit).
+
+Partial pooling over items, non-centred (a 10-item pooling SD is a funnel otherwise):
+    e_k  = effect_mean + effect_sd z_k                  z_k ~ N(0, 1)
+    g_km = moderation_mean_m + moderation_sd_m w_km     w_km ~ N(0, 1)
+Priors (names as in ``fit.priors``; "per SD" scales are divided by the moderator's SD):
+    effect_mean ~ N(0, effect_mu_sigma),   effect_sd ~ HalfNormal(effect_pool_sigma)
+    moderation_mean ~ N(0, moderation_mu_sigma / sd(x)), moderation_sd ~ HalfNormal(moderation_pool_sigma / sd(x))
+    alpha ~ N(0, trajectory_sigma w), beta ~ N(0, moderator_effect_sigma / sd(x))
+    b_p = sd_patient_intercept z_p, sd_patient_intercept ~ HalfNormal(sd_patient_intercept_sigma)
+    d_pk = sd_patient_item z_pk (patient_item=True), sd_patient_item ~ HalfNormal(sd_patient_item_sigma)
+    study: fixed offsets ~ N(0, study_sigma) with 2 studies; random intercept (non-centred,
+    sd_study ~ HalfNormal(sd_study_sigma)) with >= 3; period offsets ~ N(0, study_sigma).
+
+Likelihood: one vectorised log-cdf difference over all rows,
+log(F(a) - F(b)) = log F(a) + log(1 - F(b)) + log(1 - exp(b - a)) (logit, exact and
+stable), with a = c_k,y - eta, b = c_k,y-1 - eta; the end categories drop the term of
+their infinite cutpoint (data masks, so gradients stay finite).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from ..data.schema import ARM_NAMES, ITEM_RANGE, MADRS_ITEM_COLUMNS
+from ..data.trial import TrialData
+from ..errors import BayesKetError
+from ..scales import MADRS_ITEMS
+from .common import Exclusions, resolve_priors
+from .common import study_level as choose_study_level
+from .trajectory import TIME_BASES, time_basis
+
+LINKS = ("logit", "probit")
+N_CAT = ITEM_RANGE[1] - ITEM_RANGE[0] + 1  # 7 categories 0..6
+N_CUT = N_CAT - 1
+
+
+@dataclass
+class ItemsDesign:
+    """Everything the item model needs from the data, as arrays (built by ``design``)."""
+
+    time: str
+    link: str
+    effect_by_day: bool
+    patient_item: bool
+    moderators: list[str]
+    has_arm: bool
+    study_level: str
+    model_days: np.ndarray
+    summary_days: np.ndarray
+    rows: pd.DataFrame  # long: one row per observed item score (unit_idx, day, item_idx, score)
+    visits: pd.DataFrame  # the frame rows (unit x day) used
+    units: pd.DataFrame  # one row per patient x period
+    patients: list
+    studies: list
+    n_periods: int
+    mod_ref: np.ndarray
+    mod_sd: np.ndarray
+    span: float
+    cutpoint_grid: np.ndarray
+    exclusions: Exclusions = field(default_factory=Exclusions)
+
+    @property
+    def outcome(self) -> str:
+        return "madrs_items"
+
+    @property
+    def post_days(self) -> np.ndarray:
+        return self.summary_days[self.summary_days > 0]
+
+    def bases(self, days) -> tuple[np.ndarray, np.ndarray]:
+        """(C, T) for ``days``: trajectory basis (no level) and treatment-effect basis."""
+        days = np.asarray(days, float)
+        _, C, _, _, _ = time_basis(self.time, days, self.model_days)
+        C = C * (days > 0)[:, None]
+        T = C if self.effect_by_day else (days > 0).astype(float)[:, None]
+        if self.time == "visit" and self.model_days.min() > 0:
+            C = C[:, 1:]  # no baseline rows: the first visit is the cutpoints' reference
+        return C, T
+
+    def unit_arrays(self) -> dict:
+        u = self.units
+        X = u[[f"x_{m}" for m in self.moderators]].to_numpy(float).reshape(len(u), len(self.moderators))
+        return {"X": X, "arm": u["arm"].to_numpy(float), "patient": u["patient_idx"].to_numpy(int),
+                "study": u["study_idx"].to_numpy(int), "period": u["period_idx"].to_numpy(int)}
+
+
+def design(trial: TrialData, card, outcome=None, moderators=None, time=None, link=None,
+           effect_by_day=None, patient_item=None, post_baseline_only=False, study_level=None) -> ItemsDesign:
+    """Validate the request against the trial and build the long item design.
+
+    post_baseline_only: fit post-baseline rows only (the brms benchmark's structure;
+    the first visit is then the reference of the visit means).
+    study_level: "none", "fixed" or "random" to override the choice by number of studies.
+    """
+    settings = card.settings
+    override_level = study_level
+    if outcome not in (None, "items", "madrs_items"):
+        raise BayesKetError(f"outcome={outcome!r}: the items model fits the MADRS items. Fix: leave outcome=None.")
+    time = time or settings.get("time", "visit")
+    link = link or settings.get("link", "logit")
+    effect_by_day = bool(settings.get("effect_by_day", False) if effect_by_day is None else effect_by_day)
+    patient_item = bool(settings.get("patient_item", False) if patient_item is None else patient_item)
+    if time not in TIME_BASES:
+        raise BayesKetError(f"time={time!r} is not a time basis. Fix: use one of {TIME_BASES}.")
+    if link not in LINKS:
+        raise BayesKetError(f"link={link!r} is not a link. Fix: use one of {LINKS}.")
+    frame = trial.frame
+    absent = [c for c in MADRS_ITEM_COLUMNS if c not in frame or frame[c].notna().sum() == 0]
+    if absent:
+        raise BayesKetError(
+            f"The items model needs all 10 MADRS item columns madrs_1..madrs_10 ({', '.join(MADRS_ITEM_COLUMNS)}); "
+            f"this trial has no observed values in {absent}. Fix: supply the item scores (read_trial columns=), "
+            "or fit the total with model='trajectory'."
+        )
+    if moderators is None:
+        moderators = ["msm"] if "msm" in frame and frame["msm"].notna().any() else []
+    moderators = [moderators] if isinstance(moderators, str) else list(moderators)
+    for m in moderators:
+        if m not in frame:
+            raise BayesKetError(f"Moderator column {m!r} is not in the trial. Fix: choose from {trial.moderators}.")
+        if not pd.api.types.is_numeric_dtype(frame[m]):
+            raise BayesKetError(f"Moderator column {m!r} is not numeric. Fix: code it as numbers (e.g. 0/1).")
+    items = frame[list(MADRS_ITEM_COLUMNS)]
+    vals = items.to_numpy(float)
+    bad = np.isfinite(vals) & ((vals < ITEM_RANGE[0]) | (vals > ITEM_RANGE[1]) | (vals != np.round(vals)))
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise BayesKetError(
+            f"Item scores must be whole numbers 0-6; {MADRS_ITEM_COLUMNS[c]} has {vals[r, c]!r} "
+            f"(patient {frame['patient'].iloc[r]}). Fix: correct or blank those scores."
+        )
+
+    excl = Exclusions()
+    visits = frame.copy()
+    visits = excl.drop(visits, items.loc[visits.index].isna().all(axis=1), "all MADRS items missing")
+    for m in moderators:
+        visits = excl.drop(visits, visits[m].isna(), f"moderator {m} missing")
+    if post_baseline_only:
+        visits = excl.drop(visits, visits["day"] <= 0, "baseline (post_baseline_only)")
+    if visits.empty:
+        raise BayesKetError(f"No rows left to fit: {excl.summary()}. Fix: check the item columns and moderators.")
+
+    has_arm = "arm" in visits and visits["arm"].nunique() > 1
+    if "period" not in visits:
+        visits["period"] = 1
+    visits["period"] = visits["period"].fillna(1).astype(int)
+    if "study" not in visits:
+        visits["study"] = "all"
+
+    model_days = np.sort(visits["day"].unique().astype(float))
+    if time == "visit" and len(model_days) > settings.get("max_visit_days", 30):
+        raise BayesKetError(
+            f"Column 'day' has {len(model_days)} distinct values: too many for time='visit'. "
+            "Fix: round days to scheduled visits, or use time='log' or time='linear'."
+        )
+    if not (model_days > 0).any():
+        raise BayesKetError("The trial has no post-baseline visits: nothing to model over time. Fix: add them.")
+    max_days = settings.get("max_summary_days", 12)
+    if time == "visit" or len(model_days) <= max_days:
+        summary_days = model_days
+    else:
+        grid = np.asarray(settings.get("grid_days", [0, 1, 7, 14, 28]), float)
+        summary_days = grid[(grid >= model_days.min()) & (grid <= model_days.max())]
+
+    patients = list(pd.unique(visits["patient"]))
+    studies = sorted(pd.unique(visits["study"]).tolist(), key=str)
+    level = choose_study_level(len(studies), settings.get("min_studies_random", 3))
+    if override_level is not None:
+        if override_level not in ("none", "fixed", "random"):
+            raise BayesKetError(f"study_level={override_level!r}. Fix: use 'none', 'fixed' or 'random'.")
+        level = override_level if len(studies) > 1 else "none"
+    units = visits.drop_duplicates(["patient", "period"])[["patient", "period", "study", *moderators]
+                                                          + (["arm"] if has_arm else [])].reset_index(drop=True)
+    if not has_arm:
+        units["arm"] = 0.0
+    ptab = visits.drop_duplicates("patient")
+    mod_ref = np.array([ptab[m].mean() for m in moderators], float)
+    mod_sd = np.array([ptab[m].std() for m in moderators], float)
+    for m, sd in zip(moderators, mod_sd):
+        if not sd > 0:
+            raise BayesKetError(f"Moderator {m!r} does not vary over patients. Fix: drop it from moderators=.")
+    for m, ref in zip(moderators, mod_ref):
+        units[f"x_{m}"] = units[m] - ref
+    units["patient_idx"] = pd.Categorical(units["patient"], categories=patients).codes
+    units["study_idx"] = pd.Categorical(units["study"], categories=studies).codes
+    units["period_idx"] = units["period"] - units["period"].min()
+    key = pd.MultiIndex.from_frame(units[["patient", "period"]])
+    visits = visits.reset_index(drop=True)
+    visits["unit_idx"] = key.get_indexer(pd.MultiIndex.from_frame(visits[["patient", "period"]]))
+
+    long = visits[["unit_idx", "day", *MADRS_ITEM_COLUMNS]].melt(
+        id_vars=["unit_idx", "day"], value_vars=list(MADRS_ITEM_COLUMNS), var_name="column", value_name="score")
+    long = long[long["score"].notna()].copy()
+    long["item_idx"] = long["column"].map({c: i for i, c in enumerate(MADRS_ITEM_COLUMNS)}).astype(int)
+    long["score"] = long["score"].astype(int)
+    long = long.sort_values(["unit_idx", "day", "item_idx"]).reset_index(drop=True)
+
+    s_all = model_days if time == "linear" else np.log1p(model_days)
+    grid = np.asarray(settings.get("cutpoint_grid", np.linspace(-2.5, 2.5, N_CUT)), float)
+    if grid.shape != (N_CUT,) or np.any(np.diff(grid) <= 0):
+        raise BayesKetError(f"Card setting cutpoint_grid must be {N_CUT} increasing numbers, got {grid.tolist()}.")
+    return ItemsDesign(
+        time=time, link=link, effect_by_day=effect_by_day, patient_item=patient_item, moderators=moderators,
+        has_arm=has_arm, study_level=level, model_days=model_days, summary_days=summary_days, rows=long,
+        visits=visits, units=units, patients=patients, studies=studies,
+        n_periods=int(units["period_idx"].max()) + 1, mod_ref=mod_ref, mod_sd=mod_sd,
+        span=float(s_all.max() - s_all.min()) or 1.0, cutpoint_grid=grid, exclusions=excl,
+    )
+
+
+def priors(card, d: ItemsDesign, overrides: dict | None = None) -> dict:
+    """Card defaults (log-odds scale, used as is), then overrides."""
+    return resolve_priors(card, 1.0, d.span, overrides)
+
+
+# ---- link functions -------------------------------------------------------------
+def _softplus(x):
+    """log(1 + exp(x)) with exp of non-positive numbers only (finite values and gradients everywhere)."""
+    return pt.log1p(pt.exp(-pt.abs(x))) + pt.maximum(x, 0.0)
+
+
+def _log1mexp(x):
+    """log(1 - exp(x)) for x < 0; each branch sees only its own safe range (no inf x 0 in gradients)."""
+    c = -np.log(2.0)
+    return pt.switch(x < c, pt.log1p(-pt.exp(pt.minimum(x, c))), pt.log(-pt.expm1(pt.maximum(x, c))))
+
+
+def _log_interval_prob(a, b, has_lo, has_hi, link: str):
+    """log(F(a) - F(b)), a > b, elementwise and numerically stable.
+
+    has_lo = 0 marks the lowest category (b = -inf), has_hi = 0 the highest (a = +inf):
+    those rows use log F(a) or log(1 - F(b)) alone, so no infinite or huge stand-in
+    cutpoint ever enters a (JAX) gradient.
+    """
+    lo, hi = has_lo > 0, has_hi > 0
+    a0 = pt.switch(hi, a, 0.0)
+    b0 = pt.switch(lo, b, 0.0)
+    inner = lo & hi
+    gap = pt.switch(inner, b0 - a0, -1.0)
+    if link == "logit":
+        # F(a) - F(b) = F(a) (1 - F(b)) (1 - exp(b - a))
+        return (pt.switch(hi, -_softplus(-a0), 0.0) + pt.switch(lo, -_softplus(b0), 0.0)
+                + pt.switch(inner, _log1mexp(gap), 0.0))
+    # probit: reflect rows in the upper tail so both cdfs are evaluated where they are not ~1
+    log_phi = lambda x: pt.log(0.5 * pt.erfc(-x / np.sqrt(2.0)))
+    flip = (a0 + b0) > 0
+    top = pt.switch(flip, -b0, a0)
+    bottom = pt.switch(flip, -a0, b0)
+    ltop = log_phi(top)
+    interior = ltop + _log1mexp(pt.minimum(log_phi(bottom) - ltop, -1e-12))
+    return pt.switch(inner, interior, pt.switch(hi, log_phi(a0), log_phi(-b0)))
+
+
+def _cdf_np(x, link: str):
+    if link == "logit":
+        return 1.0 / (1.0 + np.exp(-x))
+    from scipy.special import ndtr
+
+    return ndtr(x)
+
+
+# ---- model ----------------------------------------------------------------------
+def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
+    """The PyMC model (see module docstring); no extra expressions (``derive`` uses the draws)."""
+    M = len(d.moderators)
+    Cm, Tm = d.bases(d.model_days)
+    n_c = Cm.shape[1]
+    _, _, _, _, wC = time_basis(d.time, d.model_days, d.model_days)
+    n_t = Tm.shape[1]
+    wT = wC if d.effect_by_day else np.ones(1)
+    coords = {
+        "patient": [str(p) for p in d.patients], "item": list(MADRS_ITEMS), "threshold": np.arange(N_CUT),
+        "tbasis": np.arange(n_c), "ebasis": np.arange(n_t), "moderator": d.moderators,
+        "day": d.summary_days, "day_post": d.post_days, "obs": np.arange(len(d.rows)),
+    }
+    if d.has_arm:
+        coords["arm"] = [ARM_NAMES[1], ARM_NAMES[0]]
+    rows = d.rows
+    C_obs, T_obs = d.bases(rows["day"].to_numpy(float))
+    ua = d.unit_arrays()
+    unit = rows["unit_idx"].to_numpy(int)
+    Cs, Ts = d.bases(d.post_days)
+
+    with pm.Model(coords=coords) as model:
+        hp = {name: pm.Data(name, float(value)) for name, value in priors.items()}
+        y = pm.Data("score", rows["score"].to_numpy(np.int64), dims="obs")
+        item = pm.Data("obs_item", rows["item_idx"].to_numpy(np.int64), dims="obs")
+        obs_unit = pm.Data("obs_unit", unit, dims="obs")
+        grid = np.tile(d.cutpoint_grid, (len(MADRS_ITEMS), 1))
+        cut = pm.Normal("cutpoints", mu=pm.Data("cutpoint_grid", grid), sigma=hp["cutpoint_sigma"],
+                        transform=pm.distributions.transforms.ordered, initval=grid, dims=("item", "threshold"))
+        alpha = pm.Normal("trajectory_coef", 0.0, hp["trajectory_sigma"] * wC[-n_c:], dims="tbasis")
+        sd_b = pm.HalfNormal("sd_patient_intercept", hp["sd_patient_intercept_sigma"])
+        z_b = pm.Normal("patient_z", 0.0, 1.0, dims="patient")
+        b = pm.Deterministic("patient_intercept", sd_b * z_b, dims="patient")
+
+        u_patient = pm.Data("unit_patient", ua["patient"])
+        eta_unit = b[u_patient]  # per unit
+        if M:
+            X = pm.Data("unit_X", ua["X"])
+            inv_sd = pm.Data("moderator_inv_sd", 1.0 / d.mod_sd, dims="moderator")
+            beta = pm.Normal("moderator_coef", 0.0, hp["moderator_effect_sigma"] * inv_sd, dims="moderator")
+            eta_unit = eta_unit + pt.dot(X, beta)
+        if d.study_level == "random":
+            model.add_coord("study", [str(s) for s in d.studies])
+            sd_s = pm.HalfNormal("sd_study", hp["sd_study_sigma"])
+            study = sd_s * pm.Normal("study_z", 0.0, 1.0, dims="study")
+            eta_unit = eta_unit + study[pm.Data("unit_study", ua["study"])]
+        elif d.study_level == "fixed":
+            model.add_coord("study_contrast", [str(s) for s in d.studies[1:]])
+            off = pm.Normal("study_offset", 0.0, hp["study_sigma"], dims="study_contrast")
+            eta_unit = eta_unit + pt.concatenate([pt.zeros(1), off])[pm.Data("unit_study", ua["study"])]
+        if d.n_periods > 1:
+            model.add_coord("period_contrast", list(range(2, d.n_periods + 1)))
+            off = pm.Normal("period_offset", 0.0, hp["study_sigma"], dims="period_contrast")
+            eta_unit = eta_unit + pt.concatenate([pt.zeros(1), off])[pm.Data("unit_period", ua["period"])]
+
+        eta = eta_unit[obs_unit] + pt.dot(pm.Data("obs_C", C_obs), alpha)
+        if d.patient_item:
+            sd_d = pm.HalfNormal("sd_patient_item", hp["sd_patient_item_sigma"])
+            z_d = pm.Normal("patient_item_z", 0.0, 1.0, dims=("patient", "item"))
+            pm.Deterministic("patient_item", sd_d * z_d, dims=("patient", "item"))
+            eta = eta + sd_d * z_d[u_patient[obs_unit], item]
+
+        if d.has_arm:
+            mu_e = pm.Normal("effect_mean_coef", 0.0, hp["effect_mu_sigma"] * wT, dims="ebasis")
+            sd_e = pm.HalfNormal("effect_sd_coef", hp["effect_pool_sigma"] * wT, dims="ebasis")
+            z_e = pm.Normal("effect_z", 0.0, 1.0, dims=("ebasis", "item"))
+            E = pm.Deterministic("effect_coef", mu_e[:, None] + sd_e[:, None] * z_e, dims=("ebasis", "item"))
+            arm_obs = pm.Data("unit_arm", ua["arm"])[obs_unit]
+            Tobs = pm.Data("obs_T", T_obs)
+            # (obs, ebasis) x (ebasis, item) -> pick each row's item
+            shift = pt.sum(Tobs * E.T[item], axis=1)
+            if M:
+                wM = wT[:, None] * inv_sd[None, :]
+                mu_g = pm.Normal("moderation_mean_coef", 0.0, hp["moderation_mu_sigma"] * wM,
+                                 dims=("ebasis", "moderator"))
+                sd_g = pm.HalfNormal("moderation_sd_coef", hp["moderation_pool_sigma"] * wM,
+                                     dims=("ebasis", "moderator"))
+                z_g = pm.Normal("moderation_z", 0.0, 1.0, dims=("ebasis", "item", "moderator"))
+                G = pm.Deterministic("moderation_coef", mu_g[:, None, :] + sd_g[:, None, :] * z_g,
+                                     dims=("ebasis", "item", "moderator"))
+                Xobs = X[obs_unit]  # (obs, M)
+                Gi = G.dimshuffle(1, 0, 2)[item]  # (obs, ebasis, M)
+                shift = shift + pt.sum(Tobs[:, :, None] * Gi * Xobs[:, None, :], axis=(1, 2))
+            eta = eta + arm_obs * shift
+
+            # summary quantities
+            if d.effect_by_day:
+                Csd = pm.Data("summary_T_post", Ts)
+                pm.Deterministic("effect", pt.dot(Csd, E), dims=("day_post", "item"))
+                pm.Deterministic("effect_mean", pt.dot(Csd, mu_e), dims="day_post")
+                pm.Deterministic("effect_sd", pt.dot(Csd, sd_e), dims="day_post")
+                if M:
+                    pm.Deterministic("moderation", pt.tensordot(Csd, G, axes=1), dims=("day_post", "item", "moderator"))
+                    pm.Deterministic("moderation_mean", pt.dot(Csd, mu_g), dims=("day_post", "moderator"))
+                    pm.Deterministic("moderation_sd", pt.dot(Csd, sd_g), dims=("day_post", "moderator"))
+            else:
+                pm.Deterministic("effect", E[0], dims="item")
+                pm.Deterministic("effect_mean", mu_e[0])
+                pm.Deterministic("effect_sd", sd_e[0])
+                if M:
+                    pm.Deterministic("moderation", G[0], dims=("item", "moderator"))
+                    pm.Deterministic("moderation_mean", mu_g[0], dims="moderator")
+                    pm.Deterministic("moderation_sd", sd_g[0], dims="moderator")
+
+        pad = pt.concatenate([pt.zeros((len(MADRS_ITEMS), 1)), cut, pt.zeros((len(MADRS_ITEMS), 1))],
+                             axis=1)
+        upper = pad[item, y + 1] - eta
+        lower = pad[item, y] - eta
+        score = rows["score"].to_numpy()
+        has_lo = pm.Data("obs_has_lower", (score > 0).astype(float), dims="obs")
+        has_hi = pm.Data("obs_has_upper", (score < N_CAT - 1).astype(float), dims="obs")
+        link = d.link
+        pm.CustomDist("y_obs", upper, lower, has_lo, has_hi,
+                      logp=lambda value, a, b, lo, hi: _log_interval_prob(a, b, lo, hi, link),
+                      observed=y, dtype=y.dtype, dims="obs")
+    return model, {}
+
+
+# ---- posterior-predictive quantities ------------------------------------------------
+_ETA_VARS = ("patient_intercept", "moderator_coef", "sd_study", "study_z", "study_offset", "period_offset",
+             "trajectory_coef", "patient_item", "effect_coef", "moderation_coef")
+
+
+def _eta_parts(d: ItemsDesign, post, days: np.ndarray):
+    """(base, shift, mod) on units x days x items; ``post``: name -> draws (S, ...).
+
+    eta = base + arm * (shift + mod): base holds everything but the treatment terms,
+    shift the item effects (moderators at reference), mod the moderation x x_u terms.
+    Returns arrays (S, U, D, K) [mod None without moderators or arm].
+    """
+    ua = d.unit_arrays()
+    C, T = d.bases(days)
+    S = len(post["patient_intercept"])
+    flat = post.get
+    unit_lvl = flat("patient_intercept")[:, ua["patient"]]  # (S, U)
+    if d.moderators:
+        unit_lvl = unit_lvl + flat("moderator_coef") @ ua["X"].T
+    if d.study_level == "random":
+        sd = flat("sd_study")
+        unit_lvl = unit_lvl + (sd[:, None] * flat("study_z"))[:, ua["study"]]
+    elif d.study_level == "fixed":
+        off = np.concatenate([np.zeros((S, 1)), flat("study_offset")], axis=1)
+        unit_lvl = unit_lvl + off[:, ua["study"]]
+    if d.n_periods > 1:
+        off = np.concatenate([np.zeros((S, 1)), flat("period_offset")], axis=1)
+        unit_lvl = unit_lvl + off[:, ua["period"]]
+    traj = flat("trajectory_coef") @ C.T  # (S, D)
+    base = unit_lvl[:, :, None, None] + traj[:, None, :, None]
+    if d.patient_item:
+        base = base + flat("patient_item")[:, ua["patient"], None, :]
+    base = np.broadcast_to(base, (S, len(ua["arm"]), len(days), len(MADRS_ITEMS)))
+    shift = mod = None
+    if d.has_arm:
+        shift = np.einsum("dt,stk->sdk", T, flat("effect_coef"))[:, None, :, :]  # (S, 1, D, K)
+        if d.moderators:
+            mod = np.einsum("dt,stkm,um->sudk", T, flat("moderation_coef"), ua["X"])
+    return base, shift, mod
+
+
+def _expected_score(eta, cut, link):
+    """E[Y] = sum_j P(Y > j) = sum_j F(eta - c_j); eta (..., K), cut (S, K, 6) broadcast on S."""
+    extra = eta.ndim - 2
+    c = cut.reshape((cut.shape[0],) + (1,) * extra + cut.shape[1:])
+    return _cdf_np(eta[..., None] - c, link).sum(-1)
+
+
+def _sample_scores(eta, cut, link, rng):
+    """Replicated scores: count of cutpoints whose cdf is below a uniform draw."""
+    extra = eta.ndim - 2
+    c = cut.reshape((cut.shape[0],) + (1,) * extra + cut.shape[1:])
+    cdf = _cdf_np(c - eta[..., None], link)
+    u = rng.random(eta.shape)[..., None]
+    return (cdf < u).sum(-1)
+
+
+def derive(d: ItemsDesign, idata, extras: dict, rng, chunk: int = 100) -> None:
+    """effect_points into the posterior; replicated MADRS totals and item counts into posterior_predictive.
+
+    effect_points: E[item score | ketamine] - E[item score | control] for each of the
+    trial's units at each post-baseline summary day (moderators at reference),
+    averaged over units (and days unless effect_by_day). mean_trajectory: replicated
+    item scores of every unit at every summary day under each arm, summed over items,
+    averaged over units. item_counts_rep: replicated category counts per item on the
+    observed rows (for the rootogram).
+    """
+    import xarray as xr
+
+    post = idata.posterior
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    S = n_chain * n_draw
+    cut_all = post["cutpoints"].to_numpy().reshape(S, len(MADRS_ITEMS), N_CUT)
+    flat = {k: post[k].to_numpy().reshape((S,) + post[k].shape[2:]) for k in _ETA_VARS if k in post}
+    ua = d.unit_arrays()
+    arm_u = ua["arm"]
+    n_day = len(d.summary_days)
+    post_mask = d.summary_days > 0
+    eff_pts, traj, counts = [], [], []
+    obs_unit = d.rows["unit_idx"].to_numpy()
+    obs_day = np.searchsorted(d.model_days, d.rows["day"].to_numpy(float))
+    obs_item = d.rows["item_idx"].to_numpy()
+    for start in range(0, S, chunk):
+        sl = slice(start, min(S, start + chunk))
+        sub = {k: v[sl] for k, v in flat.items()}
+        cut = cut_all[sl]
+        base, shift, mod = _eta_parts(d, sub, d.summary_days)
+        if d.has_arm:
+            e_c = _expected_score(base[:, :, post_mask], cut, d.link)
+            e_k = _expected_score(base[:, :, post_mask] + shift[:, :, post_mask], cut, d.link)
+            diff = (e_k - e_c).mean(axis=1)  # (s, day_post, K)
+            eff_pts.append(diff if d.effect_by_day else diff.mean(axis=1))
+            arms = []
+            for a in (1.0, 0.0):
+                eta = base + (a * (shift + (mod if mod is not None else 0.0)) if a else 0.0)
+                arms.append(_sample_scores(eta, cut, d.link, rng).sum(-1).mean(axis=1))  # (s, D)
+            traj.append(np.stack(arms, axis=-1))
+        else:
+            traj.append(_sample_scores(base, cut, d.link, rng).sum(-1).mean(axis=1))
+        # replicated item scores on the observed rows (model days), own arm
+        bo, so, mo = _eta_parts(d, sub, d.model_days)
+        eta_obs = bo[:, obs_unit, obs_day, obs_item]
+        if d.has_arm:
+            tr = so[:, 0, obs_day, obs_item] + (mo[:, obs_unit, obs_day, obs_item] if mo is not None else 0.0)
+            eta_obs = eta_obs + arm_u[obs_unit] * tr
+        rep = _rep_obs(eta_obs, cut[:, obs_item, :], d.link, rng)
+        counts.append(np.stack([np.stack([(rep[:, obs_item == k] == j).sum(1) for j in range(N_CAT)], -1)
+                                for k in range(len(MADRS_ITEMS))], 1))
+    shape = (n_chain, n_draw)
+    if d.has_arm:
+        ep = np.concatenate(eff_pts).reshape(shape + eff_pts[0].shape[1:])
+        dims = ("chain", "draw", "day_post", "item") if d.effect_by_day else ("chain", "draw", "item")
+        idata.posterior["effect_points"] = xr.DataArray(ep, dims=dims, coords={
+            k: idata.posterior[k] for k in dims[2:]})
+    tr = np.concatenate(traj).reshape(shape + traj[0].shape[1:])
+    data = {"mean_trajectory": ((("chain", "draw", "day", "arm") if d.has_arm else ("chain", "draw", "day")), tr),
+            "item_counts_rep": (("chain", "draw", "item", "category"),
+                                np.concatenate(counts).reshape(shape + (len(MADRS_ITEMS), N_CAT)))}
+    coords = {"day": d.summary_days, "item": list(MADRS_ITEMS), "category": np.arange(N_CAT)}
+    if d.has_arm:
+        coords["arm"] = [ARM_NAMES[1], ARM_NAMES[0]]
+    idata.add_groups(posterior_predictive=xr.Dataset(data, coords=coords))
+
+
+def _rep_obs(eta, cut_rows, link, rng):
+    """eta (s, n), cut_rows (s, n, 6) -> replicated scores (s, n)."""
+    cdf = _cdf_np(cut_rows - eta[..., None], link)
+    return (cdf < rng.random(eta.shape)[..., None]).sum(-1)
+
+
+def observed_counts(d: ItemsDesign) -> list:
+    """Observed category counts per item (list of 10 lists of 7)."""
+    return [np.bincount(d.rows.loc[d.rows["item_idx"] == k, "score"], minlength=N_CAT).tolist()
+            for k in range(len(MADRS_ITEMS))]
+
+
+def observed_visit_means(d: ItemsDesign) -> pd.DataFrame:
+    """Observed MADRS totals (complete item sets) per day and arm."""
+    v = d.visits.assign(arm=d.visits["unit_idx"].map(d.units["arm"]) if d.has_arm else 0)
+    tot = v[list(MADRS_ITEM_COLUMNS)].sum(axis=1, min_count=len(MADRS_ITEM_COLUMNS))
+    return v.assign(total=tot).groupby(["day", "arm"])["total"].agg(["mean", "count", "std"]).reset_index()
+
+
+def describe(d: ItemsDesign) -> dict:
+    """Metadata kept with the fit: enough to summarise and plot without the model."""
+    quantities = ["sd_patient_intercept"]
+    if d.patient_item:
+        quantities.append("sd_patient_item")
+    if d.has_arm:
+        q = ["effect", "effect_points", "effect_mean", "effect_sd"]
+        if d.moderators:
+            q += ["moderation", "moderation_mean", "moderation_sd"]
+        quantities[:0] = q
+    return {
+        "family": "items",
+        "outcome": "madrs_items",
+        "time": d.time,
+        "link": d.link,
+        "effect_by_day": d.effect_by_day,
+        "patient_item": d.patient_item,
+        "moderators": d.moderators,
+        "moderator_reference": dict(zip(d.moderators, d.mod_ref.tolist())),
+        "has_arm": d.has_arm,
+        "study_level": d.study_level,
+        "n_studies": len(d.studies),
+        "n_patients": len(d.patients),
+        "rows_used": len(d.rows),
+        "visits_used": len(d.visits),
+        "rows_excluded": d.exclusions.table().to_dict("records"),
+        "quantities": quantities,
+        "predictive_quantities": ["mean_trajectory"],
+        "population_vars": ["cutpoints", "trajectory_coef", "moderator_coef", "effect_mean", "effect_sd",
+                            "moderation_mean", "moderation_sd", "sd_patient_intercept", "sd_patient_item",
+                            "sd_study", "study_offset", "period_offset"],
+        "observed_item_counts": observed_counts(d),
+        "observed_visit_means": observed_visit_means(d).to_dict("records"),
+    }
