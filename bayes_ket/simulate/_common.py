@@ -18,20 +18,9 @@ import pandas as pd
 from ..data.schema import MADRS_ITEM_COLUMNS
 from ..data.trial import TrialData
 from ..errors import BayesKetError
+from ..scales import MADRS_ITEMS as ITEM_NAMES
 
-#: the MADRS item names in canonical order (the same strings as bk.scales.MADRS_ITEMS)
-ITEM_NAMES = (
-    "apparent_sadness",
-    "reported_sadness",
-    "inner_tension",
-    "reduced_sleep",
-    "reduced_appetite",
-    "concentration_difficulties",
-    "lassitude",
-    "inability_to_feel",
-    "pessimistic_thoughts",
-    "suicidal_thoughts",
-)
+
 N_ITEMS = len(ITEM_NAMES)
 
 
