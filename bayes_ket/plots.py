@@ -29,8 +29,13 @@ def plot_ppc(fit, path=None, bands=(0.5, 0.9)):
     """Observed visit means by arm (points, +-1 SE) over posterior predictive bands of the mean.
 
     The bands are quantiles of the replicated data's visit means, over the same
-    observed rows, per arm. Returns the matplotlib Figure.
+    observed rows, per arm. Item-level fits get the per-item rootogram instead
+    (``plots_items.plot_item_ppc``). Returns the matplotlib Figure.
     """
+    if fit.meta.get("family") == "items":
+        from .plots_items import plot_item_ppc
+
+        return plot_item_ppc(fit, path)
     import matplotlib
 
     if path is not None:

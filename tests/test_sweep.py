@@ -1,15 +1,17 @@
 """bk.sweep: compile once, resume after interruption, PSIS reweighting vs refits, Dask, figure."""
 
+import sys
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_ket import sweep as sweep_mod
 from bayes_ket.errors import BayesKetError
 from bayes_ket.plots_sweep import plot_sweep
 from bayes_ket.sweep import expand_grid, setting_seed, sweep
+
+sweep_mod = sys.modules["bayes_ket.sweep"]  # bk.sweep is the function; this is its module
 
 SMALL = {"draws": 200, "tune": 200, "chains": 2, "seed": 3, "progressbar": False}
 
