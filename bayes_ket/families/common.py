@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..errors import BayesKetError
@@ -56,3 +57,32 @@ def study_level(n_studies: int, min_random: int = 3) -> str:
     if n_studies >= min_random:
         return "random"
     return "fixed" if n_studies >= 2 else "none"
+
+
+def build_units(rows: pd.DataFrame, moderators: list[str], has_arm: bool):
+    """Units (patient x period) with indices and centred moderators; rows get ``unit_idx``.
+
+    Moderators are centred at their mean over patients (x_m = m - mean) and must vary.
+    Returns (rows, units, patients, studies, mod_ref, mod_sd).
+    """
+    patients = list(pd.unique(rows["patient"]))
+    studies = sorted(pd.unique(rows["study"]).tolist(), key=str)
+    units = rows.drop_duplicates(["patient", "period"])[["patient", "period", "study", *moderators]
+                                                        + (["arm"] if has_arm else [])].reset_index(drop=True)
+    if not has_arm:
+        units["arm"] = 0.0
+    ptab = rows.drop_duplicates("patient")
+    mod_ref = np.array([ptab[m].mean() for m in moderators], float)
+    mod_sd = np.array([ptab[m].std() for m in moderators], float)
+    for m, sd in zip(moderators, mod_sd):
+        if not sd > 0:
+            raise BayesKetError(f"Moderator {m!r} does not vary over patients. Fix: drop it from moderators=.")
+    for m, ref in zip(moderators, mod_ref):
+        units[f"x_{m}"] = units[m] - ref
+    units["patient_idx"] = pd.Categorical(units["patient"], categories=patients).codes
+    units["study_idx"] = pd.Categorical(units["study"], categories=studies).codes
+    units["period_idx"] = units["period"] - units["period"].min()
+    key = pd.MultiIndex.from_frame(units[["patient", "period"]])
+    rows = rows.reset_index(drop=True)
+    rows["unit_idx"] = key.get_indexer(pd.MultiIndex.from_frame(rows[["patient", "period"]]))
+    return rows, units, patients, studies, mod_ref, mod_sd

@@ -45,7 +45,7 @@ from ..data.schema import ARM_NAMES, ITEM_RANGE, MADRS_ITEM_COLUMNS
 from ..data.trial import TrialData
 from ..errors import BayesKetError
 from ..scales import MADRS_ITEMS
-from .common import Exclusions, resolve_priors
+from .common import Exclusions, build_units, resolve_priors
 from .common import study_level as choose_study_level
 from .trajectory import TIME_BASES, time_basis
 
@@ -182,31 +182,12 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
         grid = np.asarray(settings.get("grid_days", [0, 1, 7, 14, 28]), float)
         summary_days = grid[(grid >= model_days.min()) & (grid <= model_days.max())]
 
-    patients = list(pd.unique(visits["patient"]))
-    studies = sorted(pd.unique(visits["study"]).tolist(), key=str)
+    visits, units, patients, studies, mod_ref, mod_sd = build_units(visits, moderators, has_arm)
     level = choose_study_level(len(studies), settings.get("min_studies_random", 3))
     if override_level is not None:
         if override_level not in ("none", "fixed", "random"):
             raise BayesKetError(f"study_level={override_level!r}. Fix: use 'none', 'fixed' or 'random'.")
         level = override_level if len(studies) > 1 else "none"
-    units = visits.drop_duplicates(["patient", "period"])[["patient", "period", "study", *moderators]
-                                                          + (["arm"] if has_arm else [])].reset_index(drop=True)
-    if not has_arm:
-        units["arm"] = 0.0
-    ptab = visits.drop_duplicates("patient")
-    mod_ref = np.array([ptab[m].mean() for m in moderators], float)
-    mod_sd = np.array([ptab[m].std() for m in moderators], float)
-    for m, sd in zip(moderators, mod_sd):
-        if not sd > 0:
-            raise BayesKetError(f"Moderator {m!r} does not vary over patients. Fix: drop it from moderators=.")
-    for m, ref in zip(moderators, mod_ref):
-        units[f"x_{m}"] = units[m] - ref
-    units["patient_idx"] = pd.Categorical(units["patient"], categories=patients).codes
-    units["study_idx"] = pd.Categorical(units["study"], categories=studies).codes
-    units["period_idx"] = units["period"] - units["period"].min()
-    key = pd.MultiIndex.from_frame(units[["patient", "period"]])
-    visits = visits.reset_index(drop=True)
-    visits["unit_idx"] = key.get_indexer(pd.MultiIndex.from_frame(visits[["patient", "period"]]))
 
     long = visits[["unit_idx", "day", *MADRS_ITEM_COLUMNS]].melt(
         id_vars=["unit_idx", "day"], value_vars=list(MADRS_ITEM_COLUMNS), var_name="column", value_name="score")

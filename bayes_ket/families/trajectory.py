@@ -37,7 +37,7 @@ import pytensor.tensor as pt
 from ..data.schema import ARM_NAMES, TOTAL_RANGES
 from ..data.trial import TrialData
 from ..errors import BayesKetError
-from .common import Exclusions, resolve_priors, study_level
+from .common import Exclusions, build_units, resolve_priors, study_level
 
 TIME_BASES = ("visit", "linear", "log")
 
@@ -170,30 +170,12 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None,
         grid = np.asarray(settings.get("grid_days", [0, 1, 7, 14, 28]), float)
         summary_days = grid[(grid >= model_days.min()) & (grid <= model_days.max())]
 
-    patients = list(pd.unique(rows["patient"]))
-    studies = sorted(pd.unique(rows["study"]).tolist(), key=str)
+    rows, units, patients, studies, mod_ref, mod_sd = build_units(rows, moderators, has_arm)
     level = study_level(len(studies), settings.get("min_studies_random", 3))
-    units = rows.drop_duplicates(["patient", "period"])[["patient", "period", "study", *moderators]
-                                                        + (["arm"] if has_arm else [])].reset_index(drop=True)
-    if not has_arm:
-        units["arm"] = 0.0
-    ptab = rows.drop_duplicates("patient")
-    mod_ref = np.array([ptab[m].mean() for m in moderators], float)
-    mod_sd = np.array([ptab[m].std() for m in moderators], float)
-    for m, sd in zip(moderators, mod_sd):
-        if not sd > 0:
-            raise BayesKetError(f"Moderator {m!r} does not vary over patients. Fix: drop it from moderators=.")
-    for m, ref in zip(moderators, mod_ref):
-        units[f"x_{m}"] = units[m] - ref
-    units["patient_idx"] = pd.Categorical(units["patient"], categories=patients).codes
-    units["study_idx"] = pd.Categorical(units["study"], categories=studies).codes
-    units["period_idx"] = units["period"] - units["period"].min()
-    key = pd.MultiIndex.from_frame(units[["patient", "period"]])
-    rows["unit_idx"] = key.get_indexer(pd.MultiIndex.from_frame(rows[["patient", "period"]]))
     s_all = model_days if time == "linear" else np.log1p(model_days)
     return TrajectoryDesign(
         outcome=outcome, time=time, moderators=moderators, has_arm=has_arm, study_level=level,
-        model_days=model_days, summary_days=summary_days, rows=rows.reset_index(drop=True), units=units,
+        model_days=model_days, summary_days=summary_days, rows=rows, units=units,
         patients=patients, studies=studies, n_periods=int(units["period_idx"].max()) + 1,
         mod_ref=mod_ref, mod_sd=mod_sd, span=float(s_all.max() - s_all.min()) or 1.0, exclusions=excl,
         remission_threshold=float(remission_threshold if remission_threshold is not None
