@@ -58,6 +58,7 @@ class CompiledModel:
     logprior_names: list[str]
     extra_fns: dict = field(default_factory=dict)
     _samplers: dict = field(default_factory=dict)
+    _vmapped: dict = field(default_factory=dict)  # id(fn) -> jit(vmap(fn)); fns live as long as self
 
     # ---- data --------------------------------------------------------------
     def data_values(self, overrides: dict | None = None) -> list[np.ndarray]:
@@ -108,23 +109,14 @@ class CompiledModel:
         data_values = self.data_values(data)
         chains, draws = values[0].shape[:2]
         flat = [v.reshape((chains * draws,) + v.shape[2:]) for v in values]
-        vfn = _vmapped(fn)
+        if id(fn) not in self._vmapped:
+            self._vmapped[id(fn)] = jax.jit(jax.vmap(lambda vals, data: fn(*vals, *data), in_axes=(0, None)))
+        vfn = self._vmapped[id(fn)]
         pieces = []
         for start in range(0, chains * draws, batch):
             pieces.append(vfn([f[start:start + batch] for f in flat], data_values))
         outs = [np.concatenate([np.asarray(p[i]) for p in pieces]) for i in range(len(pieces[0]))]
         return [o.reshape((chains, draws) + o.shape[1:]) for o in outs]
-
-
-_VMAPPED = {}
-
-
-def _vmapped(fn):
-    """jit(vmap(fn)) over draws, data broadcast; cached per function."""
-    if id(fn) not in _VMAPPED:
-        jax = _jax()
-        _VMAPPED[id(fn)] = jax.jit(jax.vmap(lambda vals, data: fn(*vals, *data), in_axes=(0, None)))
-    return _VMAPPED[id(fn)]
 
 
 class _ProgressBar:
