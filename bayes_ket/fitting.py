@@ -20,6 +20,11 @@ from .families import family_of
 from .results import Fit
 
 
+#: dense_mass="auto": a dense mass matrix up to this many unconstrained parameters (e.g. the
+#: trajectory model with patient effects integrated out: ~30), diagonal above (per-patient draws).
+DENSE_MASS_MAX_PARAMETERS = 200
+
+
 class Analysis:
     """A model card applied to a trial, built and compiled once."""
 
@@ -31,6 +36,7 @@ class Analysis:
         self.card = load_card(model)
         self.family = family_of(self.card)
         self.trial = trial
+        self.options = options  # family options (link=, parameterization=, ...), reused by rebind
         self.design = self.family.design(trial, self.card, outcome=outcome, moderators=moderators, time=time,
                                          **options)
         self.base_priors = self.family.priors(self.card, self.design, priors)
@@ -46,7 +52,7 @@ class Analysis:
         Used by calibration: replicated trials swap their data in as runtime inputs.
         """
         design = self.family.design(trial, self.card, outcome=self.design.outcome, moderators=self.design.moderators,
-                                    time=self.design.time)
+                                    time=self.design.time, **self.options)
         model, _ = self.family.build_model(design, self.base_priors)
         new = {v.name: v.get_value() for v in model.data_vars}
         old = dict(zip(self.compiled.data_names, self.compiled.data_values()))
@@ -56,6 +62,16 @@ class Analysis:
         clone = object.__new__(Analysis)
         clone.__dict__ = self.__dict__ | {"trial": trial, "design": design, "data": new}
         return clone
+
+    def auto_mass(self):
+        """dense_mass="auto": dense while NUTS moves <= DENSE_MASS_MAX_PARAMETERS parameters;
+        above, a dense block for the population-level parameters and a diagonal metric for
+        the per-patient ones (conditionally nearly independent of each other)."""
+        cm = self.compiled
+        if cm.n_parameters <= DENSE_MASS_MAX_PARAMETERS:
+            return True
+        block = cm.population_block()
+        return [block] if 1 < len(block) < len(cm.value_names) else False
 
     def priors_with(self, overrides: dict | None) -> dict:
         return self.family.priors(self.card, self.design, {**self.base_priors, **(overrides or {})})
@@ -69,7 +85,9 @@ class Analysis:
         used = self.priors_with(priors)
         values = {**self.data, **used}
         target_accept = target_accept or self.card.settings.get("target_accept", 0.9)
-        dense_mass = self.card.settings.get("dense_mass", False) if dense_mass is None else dense_mass
+        dense_mass = self.card.settings.get("dense_mass", "auto") if dense_mass is None else dense_mass
+        if dense_mass == "auto":
+            dense_mass = self.auto_mass()
         t0 = _time.perf_counter()
         raw = self.compiled.sample(tune=int(tune), draws=int(draws), chains=int(chains), seed=seed,
                                    target_accept=target_accept, max_treedepth=max_treedepth,
@@ -86,7 +104,8 @@ class Analysis:
             "priors": used,
             "backend": "jax-numpyro (bayes_ket driver, compiled once)",
             "seed": seed, "draws": int(draws), "tune": int(tune), "chains": int(chains),
-            "target_accept": target_accept, "dense_mass": dense_mass,
+            "target_accept": target_accept,
+            "dense_mass": dense_mass if isinstance(dense_mass, bool) else [list(b) for b in dense_mass],
             "timing": {"build_s": self.build_seconds, "sample_s": sample_seconds},
             **self.family.describe(self.design),
         }

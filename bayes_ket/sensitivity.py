@@ -16,8 +16,8 @@ that ``az.psens`` does not give:
 
 Only the population-level priors are power-scaled (effects, moderations, scales,
 correlations); the standard-normal priors of non-centred per-patient / per-study
-offsets (``patient_z``, ``study_z``, ``study_effect_z``, ``patient_effect`` and
-any other ``*_z``) are left out.
+offsets (``patient_z``, ``study_z``, ``study_effect_z``, and any other ``*_z``) and of
+centred per-patient effects (``patient_effect``, ``patient_intercept``) are left out.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from .errors import BayesKetError
 
 THRESHOLD = 0.05
 #: log-prior terms that are per-unit standardized offsets, never power-scaled
-OFFSET_PRIORS = ("patient_z", "study_z", "study_effect_z", "patient_effect", "item_z", "patient_item_z")
+OFFSET_PRIORS = ("patient_z", "study_z", "study_effect_z", "patient_effect", "patient_intercept", "item_z",
+                 "patient_item_z")
 
 
 def _is_offset(name: str) -> bool:

@@ -60,6 +60,22 @@ class CompiledModel:
     _samplers: dict = field(default_factory=dict)
     _vmapped: dict = field(default_factory=dict)  # id(fn) -> jit(vmap(fn)); fns live as long as self
 
+    def population_block(self, unit_dims=("patient",)) -> list[str]:
+        """Value variables that are not indexed by a unit dimension (per-patient effects)."""
+        model = self.model
+        dims = model.named_vars_to_dims
+        out = []
+        for value_var in model.value_vars:
+            rv = model.values_to_rvs[value_var]
+            if not set(dims.get(rv.name, ())) & set(unit_dims):
+                out.append(value_var.name)
+        return out
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of unconstrained parameters NUTS moves."""
+        return int(sum(np.prod(shape, dtype=int) for shape in self.value_shapes))
+
     # ---- data --------------------------------------------------------------
     def data_values(self, overrides: dict | None = None) -> list[np.ndarray]:
         overrides = overrides or {}
@@ -78,8 +94,14 @@ class CompiledModel:
 
     # ---- sampling ----------------------------------------------------------
     def sampler(self, tune: int, draws: int, chains: int, target_accept: float, max_treedepth: int,
-                dense_mass: bool):
-        """The jitted sampler for these settings (compiled on first use only)."""
+                dense_mass):
+        """The jitted sampler for these settings (compiled on first use only).
+
+        dense_mass: True / False, or blocks (lists) of value-variable names, each block
+        with its own dense metric and the other variables diagonal.
+        """
+        if not isinstance(dense_mass, bool):
+            dense_mass = tuple(tuple(block) for block in dense_mass)
         key = (tune, draws, chains, target_accept, max_treedepth, dense_mass)
         if key not in self._samplers:
             self._samplers[key] = _build_sampler(self, *key)
@@ -198,8 +220,13 @@ def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_tr
     logp_fn = cm.logp_fn
     every = max(1, (tune + draws) // 50)
 
-    def potential_fn_gen(*data):
-        return lambda z: -logp_fn(*z, *data)[0]
+    names = cm.value_names
+
+    def potential_fn_gen(*data):  # z: {value variable name: array}, so a block-dense metric can name them
+        return lambda z: -logp_fn(*[z[n] for n in names], *data)[0]
+
+    if not isinstance(dense_mass, bool):  # blocks of value-variable names, each with a dense metric
+        dense_mass = [tuple(block) for block in dense_mass]
 
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
 
@@ -211,7 +238,7 @@ def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_tr
         )
 
     def one_chain(key, init, data):
-        state = init_kernel(list(init), tune, target_accept_prob=target_accept, max_tree_depth=max_treedepth,
+        state = init_kernel(dict(zip(names, init)), tune, target_accept_prob=target_accept, max_tree_depth=max_treedepth,
                             dense_mass=dense_mass, model_args=tuple(data), rng_key=key)
 
         def warm(state, i):
@@ -223,7 +250,7 @@ def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_tr
             state = sample_kernel(state, model_args=tuple(data))
             stats = (state.diverging, state.energy, state.num_steps, state.accept_prob,
                      state.adapt_state.step_size, state.potential_energy)
-            return state, (state.z, stats)
+            return state, ([state.z[n] for n in names], stats)
 
         state, _ = jax.lax.scan(warm, state, jnp.arange(tune))
         _, (z, stats) = jax.lax.scan(step, state, jnp.arange(draws))

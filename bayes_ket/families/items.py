@@ -77,6 +77,8 @@ class ItemsDesign:
     mod_sd: np.ndarray
     span: float
     cutpoint_grid: np.ndarray
+    parameterization: str = "centered"
+    effect_parameterization: str = "noncentered"
     exclusions: Exclusions = field(default_factory=Exclusions)
 
     @property
@@ -97,6 +99,36 @@ class ItemsDesign:
             C = C[:, 1:]  # no baseline rows: the first visit is the cutpoints' reference
         return C, T
 
+    def visit_grid(self) -> dict:
+        """The likelihood's layout: visits v (unit x day with any item scored) x the 10 items.
+
+        unit, patient, C: per visit; arm_T = arm T(t) (V, ebasis); arm_TX = arm T_t(t) x_m
+        (V, ebasis * M); cut_upper / cut_lower: flat index k * 8 + y (+1) of the cutpoint
+        edges around each cell's score (missing cells: score 0); obs_cell: each long row's
+        cell, None when every item of every visit is scored (rows are then the cells, in order).
+        """
+        rows = self.rows
+        visit = rows.groupby(["unit_idx", "day"], sort=False).ngroup().to_numpy()  # rows sorted by unit, day, item
+        K = len(MADRS_ITEMS)
+        first = np.unique(visit, return_index=True)[1]
+        unit = rows["unit_idx"].to_numpy()[first]
+        days = rows["day"].to_numpy(float)[first]
+        cell = visit * K + rows["item_idx"].to_numpy()
+        score = np.zeros(len(first) * K, dtype=np.int64)
+        score[cell] = rows["score"].to_numpy()
+        edge = np.tile(np.arange(K), len(first)) * (N_CAT + 1) + score
+        ua = self.unit_arrays()
+        C, T = self.bases(days)
+        arm = ua["arm"][unit]
+        X = ua["X"][unit]
+        return {
+            "unit": unit, "patient": ua["patient"][unit], "C": C,
+            "arm_T": arm[:, None] * T,
+            "arm_TX": (arm[:, None, None] * T[:, :, None] * X[:, None, :]).reshape(len(unit), -1),
+            "cut_upper": (edge + 1).reshape(-1, K), "cut_lower": edge.reshape(-1, K),
+            "obs_cell": None if len(cell) == len(score) else cell,
+        }
+
     def unit_arrays(self) -> dict:
         u = self.units
         X = u[[f"x_{m}" for m in self.moderators]].to_numpy(float).reshape(len(u), len(self.moderators))
@@ -105,12 +137,14 @@ class ItemsDesign:
 
 
 def design(trial: TrialData, card, outcome=None, moderators=None, time=None, link=None,
-           effect_by_day=None, patient_item=None, post_baseline_only=False, study_level=None) -> ItemsDesign:
+           effect_by_day=None, patient_item=None, post_baseline_only=False, study_level=None,
+           parameterization=None) -> ItemsDesign:
     """Validate the request against the trial and build the long item design.
 
     post_baseline_only: fit post-baseline rows only (the brms benchmark's structure;
     the first visit is then the reference of the visit means).
     study_level: "none", "fixed" or "random" to override the choice by number of studies.
+    parameterization: patient intercepts "centered" or "noncentered" (card default).
     """
     settings = card.settings
     override_level = study_level
@@ -122,6 +156,9 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
     patient_item = bool(settings.get("patient_item", False) if patient_item is None else patient_item)
     if time not in TIME_BASES:
         raise BayesKetError(f"time={time!r} is not a time basis. Fix: use one of {TIME_BASES}.")
+    parameterization = parameterization or settings.get("patient_parameterization", "centered")
+    if parameterization not in ("centered", "noncentered"):
+        raise BayesKetError(f"parameterization={parameterization!r}. Fix: use 'centered' or 'noncentered'.")
     if link not in LINKS:
         raise BayesKetError(f"link={link!r} is not a link. Fix: use one of {LINKS}.")
     frame = trial.frame
@@ -206,6 +243,8 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
         visits=visits, units=units, patients=patients, studies=studies,
         n_periods=int(units["period_idx"].max()) + 1, mod_ref=mod_ref, mod_sd=mod_sd,
         span=float(s_all.max() - s_all.min()) or 1.0, cutpoint_grid=grid, exclusions=excl,
+        parameterization=parameterization,
+        effect_parameterization=settings.get("effect_parameterization", "noncentered"),
     )
 
 
@@ -215,49 +254,34 @@ def priors(card, d: ItemsDesign, overrides: dict | None = None) -> dict:
 
 
 # ---- link functions -------------------------------------------------------------
-def _softplus(x):
-    """log(1 + exp(x)) with exp of non-positive numbers only (finite values and gradients everywhere)."""
-    return pt.log1p(pt.exp(-pt.abs(x))) + pt.maximum(x, 0.0)
+def _log_interval_prob(a, b, link: str):
+    """log(F(a) - F(b)), a > b, with b = -inf (lowest category) or a = +inf (highest) allowed.
 
-
-def _log1mexp(x):
-    """log(1 - exp(x)) for x < 0; each branch sees only its own safe range (no inf x 0 in gradients)."""
-    c = -np.log(2.0)
-    return pt.switch(x < c, pt.log1p(-pt.exp(pt.minimum(x, c))), pt.log(-pt.expm1(pt.maximum(x, c))))
-
-
-def _log_interval_prob(a, b, has_lo, has_hi, link: str):
-    """log(F(a) - F(b)), a > b, elementwise and numerically stable.
-
-    has_lo = 0 marks the lowest category (b = -inf), has_hi = 0 the highest (a = +inf):
-    those rows use log F(a) or log(1 - F(b)) alone, so no infinite or huge stand-in
-    cutpoint ever enters a (JAX) gradient.
+    Rows whose interval lies in the upper half (a + b > 0) are reflected,
+    F(a) - F(b) = F(-b) - F(-a), so both cdfs are evaluated where they are not ~1 and the
+    difference does not cancel. Infinite ends give F = 0 or 1 with zero gradient.
+    Few elementwise operations on purpose: on a CPU this likelihood is the sampler's cost.
     """
-    lo, hi = has_lo > 0, has_hi > 0
-    a0 = pt.switch(hi, a, 0.0)
-    b0 = pt.switch(lo, b, 0.0)
-    inner = lo & hi
-    gap = pt.switch(inner, b0 - a0, -1.0)
+    flip = (a + b) > 0
+    top = pt.switch(flip, -b, a)
+    bottom = pt.switch(flip, -a, b)
     if link == "logit":
-        # F(a) - F(b) = F(a) (1 - F(b)) (1 - exp(b - a))
-        return (pt.switch(hi, -_softplus(-a0), 0.0) + pt.switch(lo, -_softplus(b0), 0.0)
-                + pt.switch(inner, _log1mexp(gap), 0.0))
-    # probit: reflect rows in the upper tail so both cdfs are evaluated where they are not ~1
-    log_phi = lambda x: pt.log(0.5 * pt.erfc(-x / np.sqrt(2.0)))
-    flip = (a0 + b0) > 0
-    top = pt.switch(flip, -b0, a0)
-    bottom = pt.switch(flip, -a0, b0)
-    ltop = log_phi(top)
-    interior = ltop + _log1mexp(pt.minimum(log_phi(bottom) - ltop, -1e-12))
-    return pt.switch(inner, interior, pt.switch(hi, log_phi(a0), log_phi(-b0)))
+        F = pt.sigmoid
+    else:
+        F = lambda x: 0.5 * pt.erfc(-x / np.sqrt(2.0))
+    return pt.log(F(top) - F(bottom))
 
 
 def _cdf_np(x, link: str):
-    if link == "logit":
-        return 1.0 / (1.0 + np.exp(-x))
-    from scipy.special import ndtr
+    from scipy.special import expit, ndtr
 
-    return ndtr(x)
+    return expit(x) if link == "logit" else ndtr(x)
+
+
+def _quantile_np(u, link: str):
+    from scipy.special import logit, ndtri
+
+    return logit(u) if link == "logit" else ndtri(u)
 
 
 # ---- model ----------------------------------------------------------------------
@@ -277,31 +301,42 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
     if d.has_arm:
         coords["arm"] = [ARM_NAMES[1], ARM_NAMES[0]]
     rows = d.rows
-    C_obs, T_obs = d.bases(rows["day"].to_numpy(float))
+    g = d.visit_grid()
     ua = d.unit_arrays()
-    unit = rows["unit_idx"].to_numpy(int)
     Cs, Ts = d.bases(d.post_days)
+    K = len(MADRS_ITEMS)
 
     with pm.Model(coords=coords) as model:
         hp = {name: pm.Data(name, float(value)) for name, value in priors.items()}
         y = pm.Data("score", rows["score"].to_numpy(np.int64), dims="obs")
-        item = pm.Data("obs_item", rows["item_idx"].to_numpy(np.int64), dims="obs")
-        obs_unit = pm.Data("obs_unit", unit, dims="obs")
-        grid = np.tile(d.cutpoint_grid, (len(MADRS_ITEMS), 1))
-        cut = pm.Normal("cutpoints", mu=pm.Data("cutpoint_grid", grid), sigma=hp["cutpoint_sigma"],
-                        transform=pm.distributions.transforms.ordered, initval=grid, dims=("item", "threshold"))
+        grid = pm.Data("cutpoint_grid", np.tile(d.cutpoint_grid, (K, 1)))
+        ordered = pm.distributions.transforms.ordered
         alpha = pm.Normal("trajectory_coef", 0.0, hp["trajectory_sigma"] * wC[-n_c:], dims="tbasis")
         sd_b = pm.HalfNormal("sd_patient_intercept", hp["sd_patient_intercept_sigma"])
-        z_b = pm.Normal("patient_z", 0.0, 1.0, dims="patient")
-        b = pm.Deterministic("patient_intercept", sd_b * z_b, dims="patient")
+        if d.parameterization == "centered":
+            # b_p iid N(0, sd_b) written as b = m + dev: m = mean(b) ~ N(0, sd_b / sqrt(P)) and
+            # dev ~ ZeroSumNormal(sd_b), independent (exact). The likelihood sees only c - b, so m
+            # is moved into the cutpoints (c = c_rel + m): the common-level ridge of (b, c) becomes
+            # the single coordinate m, and the data pin each dev_p (~50 scores per patient).
+            m = pm.Normal("patient_level", 0.0, sd_b / np.sqrt(len(d.patients)))
+            dev = pm.ZeroSumNormal("patient_deviation", sigma=sd_b, dims="patient")
+            cut_rel = pm.Normal("cutpoints_relative", mu=grid - m, sigma=hp["cutpoint_sigma"], transform=ordered,
+                                initval=np.tile(d.cutpoint_grid, (K, 1)), dims=("item", "threshold"))
+            pm.Deterministic("cutpoints", cut_rel + m, dims=("item", "threshold"))
+            pm.Deterministic("patient_intercept", m + dev, dims="patient")
+            cut, b = cut_rel, dev  # the likelihood's cutpoints and patient terms
+        else:
+            cut = pm.Normal("cutpoints", mu=grid, sigma=hp["cutpoint_sigma"], transform=ordered,
+                            initval=np.tile(d.cutpoint_grid, (K, 1)), dims=("item", "threshold"))
+            z_b = pm.Normal("patient_z", 0.0, 1.0, dims="patient")
+            b = pm.Deterministic("patient_intercept", sd_b * z_b, dims="patient")
 
-        u_patient = pm.Data("unit_patient", ua["patient"])
-        eta_unit = b[u_patient]  # per unit
+        # --- visit level (V = unit x day): everything that is the same for the 10 items
+        eta_unit = b[pm.Data("unit_patient", ua["patient"])]
         if M:
-            X = pm.Data("unit_X", ua["X"])
             inv_sd = pm.Data("moderator_inv_sd", 1.0 / d.mod_sd, dims="moderator")
             beta = pm.Normal("moderator_coef", 0.0, hp["moderator_effect_sigma"] * inv_sd, dims="moderator")
-            eta_unit = eta_unit + pt.dot(X, beta)
+            eta_unit = eta_unit + pt.dot(pm.Data("unit_X", ua["X"]), beta)
         if d.study_level == "random":
             model.add_coord("study", [str(s) for s in d.studies])
             sd_s = pm.HalfNormal("sd_study", hp["sd_study_sigma"])
@@ -315,23 +350,24 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
             model.add_coord("period_contrast", list(range(2, d.n_periods + 1)))
             off = pm.Normal("period_offset", 0.0, hp["study_sigma"], dims="period_contrast")
             eta_unit = eta_unit + pt.concatenate([pt.zeros(1), off])[pm.Data("unit_period", ua["period"])]
+        eta = (eta_unit[pm.Data("visit_unit", g["unit"])] + pt.dot(pm.Data("visit_C", g["C"]), alpha))[:, None]
 
-        eta = eta_unit[obs_unit] + pt.dot(pm.Data("obs_C", C_obs), alpha)
+        # --- visit x item
         if d.patient_item:
             sd_d = pm.HalfNormal("sd_patient_item", hp["sd_patient_item_sigma"])
             z_d = pm.Normal("patient_item_z", 0.0, 1.0, dims=("patient", "item"))
             pm.Deterministic("patient_item", sd_d * z_d, dims=("patient", "item"))
-            eta = eta + sd_d * z_d[u_patient[obs_unit], item]
-
+            eta = eta + sd_d * z_d[pm.Data("visit_patient", g["patient"])]
         if d.has_arm:
             mu_e = pm.Normal("effect_mean_coef", 0.0, hp["effect_mu_sigma"] * wT, dims="ebasis")
             sd_e = pm.HalfNormal("effect_sd_coef", hp["effect_pool_sigma"] * wT, dims="ebasis")
-            z_e = pm.Normal("effect_z", 0.0, 1.0, dims=("ebasis", "item"))
-            E = pm.Deterministic("effect_coef", mu_e[:, None] + sd_e[:, None] * z_e, dims=("ebasis", "item"))
-            arm_obs = pm.Data("unit_arm", ua["arm"])[obs_unit]
-            Tobs = pm.Data("obs_T", T_obs)
-            # (obs, ebasis) x (ebasis, item) -> pick each row's item
-            shift = pt.sum(Tobs * E.T[item], axis=1)
+            if d.effect_parameterization == "centered":  # each item's effect is well informed by the data
+                E = pm.Normal("effect_coef", mu_e[:, None], sd_e[:, None], dims=("ebasis", "item"))
+            else:
+                z_e = pm.Normal("effect_z", 0.0, 1.0, dims=("ebasis", "item"))
+                E = pm.Deterministic("effect_coef", mu_e[:, None] + sd_e[:, None] * z_e, dims=("ebasis", "item"))
+            # arm_v T(t_v) (V, ebasis) @ E (ebasis, item)
+            eta = eta + pt.dot(pm.Data("visit_arm_T", g["arm_T"]), E)
             if M:
                 wM = wT[:, None] * inv_sd[None, :]
                 mu_g = pm.Normal("moderation_mean_coef", 0.0, hp["moderation_mu_sigma"] * wM,
@@ -341,10 +377,9 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
                 z_g = pm.Normal("moderation_z", 0.0, 1.0, dims=("ebasis", "item", "moderator"))
                 G = pm.Deterministic("moderation_coef", mu_g[:, None, :] + sd_g[:, None, :] * z_g,
                                      dims=("ebasis", "item", "moderator"))
-                Xobs = X[obs_unit]  # (obs, M)
-                Gi = G.dimshuffle(1, 0, 2)[item]  # (obs, ebasis, M)
-                shift = shift + pt.sum(Tobs[:, :, None] * Gi * Xobs[:, None, :], axis=(1, 2))
-            eta = eta + arm_obs * shift
+                # arm_v T_t(t_v) x_vm (V, ebasis*M) @ G as (ebasis*M, item)
+                G_rows = G.dimshuffle(0, 2, 1).reshape((n_t * M, K))
+                eta = eta + pt.dot(pm.Data("visit_arm_TX", g["arm_TX"]), G_rows)
 
             # summary quantities
             if d.effect_by_day:
@@ -365,17 +400,15 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
                     pm.Deterministic("moderation_mean", mu_g[0], dims="moderator")
                     pm.Deterministic("moderation_sd", sd_g[0], dims="moderator")
 
-        pad = pt.concatenate([pt.zeros((len(MADRS_ITEMS), 1)), cut, pt.zeros((len(MADRS_ITEMS), 1))],
-                             axis=1)
-        upper = pad[item, y + 1] - eta
-        lower = pad[item, y] - eta
-        score = rows["score"].to_numpy()
-        has_lo = pm.Data("obs_has_lower", (score > 0).astype(float), dims="obs")
-        has_hi = pm.Data("obs_has_upper", (score < N_CAT - 1).astype(float), dims="obs")
-        link = d.link
-        pm.CustomDist("y_obs", upper, lower, has_lo, has_hi,
-                      logp=lambda value, a, b, lo, hi: _log_interval_prob(a, b, lo, hi, link),
-                      observed=y, dtype=y.dtype, dims="obs")
+        # --- likelihood on the (V, item) grid: cutpoints around each score, one gather each
+        inf = np.full((K, 1), np.inf)
+        pad = pt.concatenate([-inf, cut, inf], axis=1).flatten()  # item k, category edge j -> k * 8 + j
+        upper = pad[pm.Data("visit_cut_upper", g["cut_upper"])] - eta
+        lower = pad[pm.Data("visit_cut_lower", g["cut_lower"])] - eta
+        loglik = _log_interval_prob(upper, lower, d.link).flatten()
+        if g["obs_cell"] is not None:  # some items missing: keep the observed cells only
+            loglik = loglik[pm.Data("obs_cell", g["obs_cell"], dims="obs")]
+        pm.CustomDist("y_obs", loglik, logp=lambda value, ll: ll, observed=y, dtype=y.dtype, dims="obs")
     return model, {}
 
 
@@ -428,12 +461,11 @@ def _expected_score(eta, cut, link):
 
 
 def _sample_scores(eta, cut, link, rng):
-    """Replicated scores: count of cutpoints whose cdf is below a uniform draw."""
+    """Replicated scores by inversion: Y = #{j : c_j < eta + F^-1(u)}, u ~ U(0, 1)."""
     extra = eta.ndim - 2
     c = cut.reshape((cut.shape[0],) + (1,) * extra + cut.shape[1:])
-    cdf = _cdf_np(c - eta[..., None], link)
-    u = rng.random(eta.shape)[..., None]
-    return (cdf < u).sum(-1)
+    latent = eta + _quantile_np(rng.random(eta.shape), link)
+    return (c < latent[..., None]).sum(-1)
 
 
 def derive(d: ItemsDesign, idata, extras: dict, rng, chunk: int = 100) -> None:
@@ -485,8 +517,7 @@ def derive(d: ItemsDesign, idata, extras: dict, rng, chunk: int = 100) -> None:
             tr = so[:, 0, obs_day, obs_item] + (mo[:, obs_unit, obs_day, obs_item] if mo is not None else 0.0)
             eta_obs = eta_obs + arm_u[obs_unit] * tr
         rep = _rep_obs(eta_obs, cut[:, obs_item, :], d.link, rng)
-        counts.append(np.stack([np.stack([(rep[:, obs_item == k] == j).sum(1) for j in range(N_CAT)], -1)
-                                for k in range(len(MADRS_ITEMS))], 1))
+        counts.append(_category_counts(rep, obs_item))
     shape = (n_chain, n_draw)
     if d.has_arm:
         ep = np.concatenate(eff_pts).reshape(shape + eff_pts[0].shape[1:])
@@ -504,9 +535,16 @@ def derive(d: ItemsDesign, idata, extras: dict, rng, chunk: int = 100) -> None:
 
 
 def _rep_obs(eta, cut_rows, link, rng):
-    """eta (s, n), cut_rows (s, n, 6) -> replicated scores (s, n)."""
-    cdf = _cdf_np(cut_rows - eta[..., None], link)
-    return (cdf < rng.random(eta.shape)[..., None]).sum(-1)
+    """eta (s, n), cut_rows (s, n, 6) -> replicated scores (s, n) (inversion, as _sample_scores)."""
+    latent = eta + _quantile_np(rng.random(eta.shape), link)
+    return (cut_rows < latent[..., None]).sum(-1)
+
+
+def _category_counts(rep, item):
+    """rep (s, n) scores of rows with item index ``item`` (n) -> counts (s, item, category)."""
+    K = len(MADRS_ITEMS)
+    cell = (np.arange(len(rep))[:, None] * K + item[None, :]) * N_CAT + rep
+    return np.bincount(cell.ravel(), minlength=len(rep) * K * N_CAT).reshape(len(rep), K, N_CAT)
 
 
 def observed_counts(d: ItemsDesign) -> list:

@@ -40,6 +40,8 @@ from ..errors import BayesKetError
 from .common import Exclusions, build_units, resolve_priors, study_level
 
 TIME_BASES = ("visit", "linear", "log")
+#: patient effects: integrated out analytically (default), non-centred or centred draws
+PARAMETERIZATIONS = ("marginal", "noncentered", "centered")
 
 
 def time_basis(kind: str, days: np.ndarray, model_days: np.ndarray):
@@ -142,6 +144,10 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None,
         if not pd.api.types.is_numeric_dtype(frame[m]):
             raise BayesKetError(f"Moderator column {m!r} is not numeric. Fix: code it as numbers (e.g. 0/1).")
 
+    parameterization = parameterization or settings.get("patient_parameterization", "marginal")
+    if parameterization not in PARAMETERIZATIONS:
+        raise BayesKetError(f"parameterization={parameterization!r} is not known. Fix: use one of {PARAMETERIZATIONS}.")
+
     excl = Exclusions()
     rows = frame.copy()
     rows = excl.drop(rows, rows[outcome].isna(), f"{outcome} missing")
@@ -181,7 +187,7 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None,
         remission_threshold=float(remission_threshold if remission_threshold is not None
                                   else settings["remission_threshold"][outcome]),
         response_reduction=float(settings.get("response_reduction", 0.5)),
-        parameterization=parameterization or settings.get("patient_parameterization", "noncentered"),
+        parameterization=parameterization,
     )
 
 
@@ -229,7 +235,9 @@ def build_model(d: TrajectoryDesign, priors: dict) -> tuple[pm.Model, dict]:
         tau = pm.HalfNormal("patient_sd", pt.stack([hp["sd_patient_intercept_sigma"], hp["sd_patient_slope_sigma"]]),
                             dims="effect_kind")
         r = 2.0 * pm.Beta("patient_corr_unit", hp["corr_patient_eta"], hp["corr_patient_eta"]) - 1.0
-        if d.parameterization == "centered":
+        if d.parameterization == "marginal":
+            params["b"] = None  # integrated out below
+        elif d.parameterization == "centered":
             chol = pt.stack([pt.stack([tau[0], 0.0]), pt.stack([tau[1] * r, tau[1] * pt.sqrt(1.0 - r**2)])])
             params["b"] = pm.MvNormal("patient_effect", mu=pt.zeros(2), chol=chol, dims=("patient", "effect_kind"))
         else:
@@ -257,8 +265,18 @@ def build_model(d: TrajectoryDesign, priors: dict) -> tuple[pm.Model, dict]:
             params["period"] = pt.concatenate([pt.zeros(1), off])
         sigma = pm.HalfNormal("sigma", hp["sigma_sigma"])
 
-        mu_obs = linear_predictor(params, {k: pm.Data(f"obs_{k}", v) for k, v in obs.items()})
-        pm.Normal("y_obs", mu_obs, sigma, observed=y, dims="obs")
+        obs_data = {k: pm.Data(f"obs_{k}", v) for k, v in obs.items()}
+        mu_obs = linear_predictor(params, obs_data)
+        extras = {}
+        if d.parameterization == "marginal":
+            slope_sums = np.stack([np.bincount(obs["patient"], weights=obs["s"] ** k, minlength=len(d.patients))
+                                   for k in range(3)], axis=1)
+            loglik, b_mean, b_cov = patient_marginal(y - mu_obs, obs_data["s"], obs_data["patient"],
+                                                     pm.Data("patient_slope_sums", slope_sums), tau, r, sigma)
+            pm.Potential("y_marginal", pt.sum(loglik))
+            extras = {"patient_loglik": loglik, "patient_effect_mean": b_mean, "patient_effect_cov": b_cov}
+        else:
+            pm.Normal("y_obs", mu_obs, sigma, observed=y, dims="obs")
 
         # --- the API's quantities, at moderators' reference values ------------
         Bd = pm.Data("summary_B", Bs)
@@ -275,7 +293,64 @@ def build_model(d: TrajectoryDesign, priors: dict) -> tuple[pm.Model, dict]:
             if d.has_arm:
                 pm.Deterministic("moderation", pm.math.dot(Cd, params["gamma"]), dims=("day_post", "moderator"))
         mu_grid = linear_predictor(params, {k: pm.Data(f"grid_{k}", v) for k, v in grid.items()})
-    return model, {"mu_obs": mu_obs, "mu_grid": mu_grid}
+    return model, {"mu_obs": mu_obs, "mu_grid": mu_grid, **extras}
+
+
+def patient_marginal(resid, s, patient, sums, tau, r, sigma):
+    """Patient effects (b0, b1) integrated out, per patient p (2 x 2 Woodbury identity).
+
+    With Z_p = [1, s] on p's rows, Sigma = L L' (L: Cholesky of the patient covariance),
+    W = Z_p L, v = 1 / sigma^2, M = I + v W'W, h = W' r_p (r_p: residuals of the fixed part):
+
+        log N(r_p | 0, sigma^2 I + Z_p Sigma Z_p') = -1/2 [n_p log(2 pi sigma^2) + log|M|
+                                                          + v r_p'r_p - v^2 h' M^-1 h]
+        b_p | y, theta ~ N(L v M^-1 h, L M^-1 L')
+
+    Only per-patient sums enter (n_p, sum s, sum s^2 are data: ``sums``), so the
+    cost is one pass over the rows. Returns (log-likelihood per patient, conditional
+    mean (patient, 2), conditional covariance (patient, 3): var b0, cov, var b1).
+    """
+    n_pat = sums.shape[0]
+    seg = lambda x: pt.inc_subtensor(pt.zeros(n_pat)[patient], x)
+    S0, S1, S2 = sums[:, 0], sums[:, 1], sums[:, 2]
+    R0, R1, RR = seg(resid), seg(s * resid), seg(resid**2)
+    l11, l21, l22 = tau[0], tau[1] * r, tau[1] * pt.sqrt(1.0 - r**2)
+    v = 1.0 / sigma**2
+    M11 = 1.0 + v * (l11**2 * S0 + 2.0 * l11 * l21 * S1 + l21**2 * S2)
+    M12 = v * (l11 * l22 * S1 + l21 * l22 * S2)
+    M22 = 1.0 + v * l22**2 * S2
+    det = M11 * M22 - M12**2
+    h1, h2 = l11 * R0 + l21 * R1, l22 * R1
+    P11, P12, P22 = M22 / det, -M12 / det, M11 / det  # M^-1
+    quad = v * RR - v**2 * (P11 * h1**2 + 2.0 * P12 * h1 * h2 + P22 * h2**2)
+    loglik = -0.5 * (S0 * pt.log(2.0 * np.pi / v) + pt.log(det) + quad)
+    u1, u2 = v * (P11 * h1 + P12 * h2), v * (P12 * h1 + P22 * h2)
+    mean = pt.stack([l11 * u1, l21 * u1 + l22 * u2], axis=1)
+    cov = pt.stack([l11**2 * P11, l11 * (l21 * P11 + l22 * P12),
+                    l21**2 * P11 + 2.0 * l21 * l22 * P12 + l22**2 * P22], axis=1)
+    return loglik, mean, cov
+
+
+def draw_patient_effects(mean: np.ndarray, cov: np.ndarray, rng) -> np.ndarray:
+    """One draw of (b0, b1) per posterior draw from their conditional normal (marginal fits)."""
+    e = rng.standard_normal(mean.shape)
+    l00 = np.sqrt(cov[..., 0])
+    l10 = cov[..., 1] / l00
+    l11 = np.sqrt(np.clip(cov[..., 2] - l10**2, 0.0, None))
+    return np.stack([mean[..., 0] + l00 * e[..., 0], mean[..., 1] + l10 * e[..., 0] + l11 * e[..., 1]], axis=-1)
+
+
+def with_patient_effects(d: TrajectoryDesign, extras: dict, rng) -> dict:
+    """mu_obs and mu_grid including the patient effects (drawn when they were integrated out)."""
+    if "patient_effect_mean" not in extras:
+        return extras
+    b = draw_patient_effects(extras["patient_effect_mean"], extras["patient_effect_cov"], rng)
+    out = dict(extras)
+    for key, (unit_idx, days) in {"mu_obs": (d.rows["unit_idx"].to_numpy(), d.rows["day"].to_numpy(float)),
+                                  "mu_grid": d.grid()}.items():
+        a = d.arrays(unit_idx, days)
+        out[key] = extras[key] + b[..., a["patient"], 0] + b[..., a["patient"], 1] * a["s"]
+    return out
 
 
 def _mean_offsets(params, d: TrajectoryDesign):
@@ -295,7 +370,8 @@ def linear_predictor(p: dict, a: dict):
         mu += pt.sum(a["X"] * pm.math.dot(a["B"], p["beta"]), axis=1)
     if "gamma" in p:
         mu += a["arm"] * pt.sum(a["X"] * pm.math.dot(a["C"], p["gamma"]), axis=1)
-    mu += p["b"][a["patient"], 0] + p["b"][a["patient"], 1] * a["s"]
+    if p.get("b") is not None:
+        mu += p["b"][a["patient"], 0] + p["b"][a["patient"], 1] * a["s"]
     if "study_intercept" in p:
         mu += p["study_intercept"][a["study"]]
     if "study_effect" in p:
@@ -362,6 +438,11 @@ def derive(d: TrajectoryDesign, idata, extras: dict, rng) -> None:
     import xarray as xr
 
     sigma = idata.posterior["sigma"].to_numpy()
+    extras = with_patient_effects(d, extras, rng)
+    if "patient_loglik" in extras:  # marginal fits: LOO leaves one patient out
+        idata.add_groups(log_likelihood=xr.Dataset(
+            {"y_patient": (("chain", "draw", "patient"), extras["patient_loglik"])},
+            coords={"patient": [str(p) for p in d.patients]}))
     arms = [ARM_NAMES[1], ARM_NAMES[0]] if d.has_arm else ["all"]
     rate_dims = ("chain", "draw", "day_post", "arm") if d.has_arm else ("chain", "draw", "day_post")
     data = {
