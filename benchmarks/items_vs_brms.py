@@ -122,7 +122,7 @@ def main(argv=None):
     line, figures, est = parse_brms(text)
     print(line or "brms: no figures line in its output")
     if est is not None:
-        both = ours.join(est, rsuffix="_brms")
+        both = ours.join(est.add_suffix("_brms"))
         both["d_effect"] = both["effect"] - both["effect_brms"]
         both["d_moderation"] = both["moderation"] - both["moderation_brms"]
         print(both.round(3).to_string())

@@ -158,32 +158,48 @@ def test_post_baseline_only_structure():
     assert C.shape[1] == len(d.model_days) - 1  # first visit is the reference
 
 
-def _averaged_truth(truth):
-    """The simulator's effect varies over visits as item_effect x profile(t); our default
-    model has one constant effect per item: compare with item_effect x mean profile over
-    the post-baseline visits (rows are roughly balanced over visits)."""
-    prof = np.mean([v for t, v in truth["profile"].items() if float(t) > 0])
-    eff = np.array([truth["item_effect"][k] for k in bk.scales.MADRS_ITEMS]) * prof
-    mod = np.array([truth["item_moderation"][k] for k in bk.scales.MADRS_ITEMS])
-    return eff, mod
+def recovery_table(fit, truth, ci_prob=0.9):
+    """Per item x day effect summaries joined with the simulator's item_effect_by_day."""
+    s = fit.summary(ci_prob=ci_prob)
+    e = s[s.quantity == "effect"].copy()
+    by_day = truth["item_effect_by_day"]
+    e["truth"] = [by_day[float(d)][i] for d, i in zip(e["day"], e["item"])]
+    e["covered"] = (e["lower"] <= e["truth"]) & (e["truth"] <= e["upper"])
+    return e, s
 
 
 @pytest.mark.slow
 def test_recovery_pooled_rct():
+    """Per-item truth on pooled_rct with the model in the simulator's structure.
+
+    The simulator adds a patient shift after baseline (sd_change 0.9) and lets the effect
+    decay over visits: patient_change=True and effect_by_day=True match it. (The default
+    model omits the shift; an omitted random effect attenuates logit coefficients, so its
+    constant item effects sit ~10-15% closer to zero than these conditional truths.)
+    """
     trial = bk.simulate("pooled_rct", seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = bk.fit("items", trial, draws=400, tune=500, chains=2, seed=4, progressbar=False)
-    eff_true, mod_true = _averaged_truth(trial.truth)
-    s = fit.summary(ci_prob=0.9)
-    eff = s[s.quantity == "effect"].set_index("item").loc[list(bk.scales.MADRS_ITEMS)]
-    mod = s[s.quantity == "moderation"].set_index("item").loc[list(bk.scales.MADRS_ITEMS)]
-    assert np.corrcoef(eff["mean"], eff_true)[0, 1] > 0.8
-    assert fit.diagnostics()["divergences"] <= 5
-    cover = ((eff["lower"] <= eff_true) & (eff_true <= eff["upper"])).mean()
-    cover_m = ((mod["lower"] <= mod_true) & (mod_true <= mod["upper"])).mean()
-    if cover < 0.7 or cover_m < 0.7:
-        # Known open problem (issue 4 note): the item effects rank correctly but their 90% intervals
-        # miss the visit-averaged truth (first CI run: coverage 0.2). Unresolved whether this is the
-        # model's constant-effect misspecification or a bias; kept visible, not hidden.
-        pytest.xfail(f"per-item coverage vs visit-averaged truth: effect {cover:.1f}, moderation {cover_m:.1f}")
+        fit = bk.fit("items", trial, effect_by_day=True, patient_change=True, draws=400, tune=500, chains=2,
+                     seed=4, progressbar=False)
+    e, s = recovery_table(fit, trial.truth)
+    assert len(e) == 50  # 10 items x 5 post-baseline days
+    assert np.corrcoef(e["mean"], e["truth"])[0, 1] > 0.85
+    assert e["covered"].mean() >= 0.8
+    sd_change = s[s.quantity == "sd_patient_change"]["mean"].iloc[0]
+    assert abs(sd_change - trial.truth["sd_change"]) < 0.2
+    assert fit.diagnostics()["divergences"] <= 10
+
+
+@pytest.mark.slow
+def test_items_calibration_bounded():
+    """The calibration harness on the items model's own generative form (benchmarks: 100 trials)."""
+    from bayes_ket.calibration import coverage, items_trial, summarise_coverage
+
+    table = coverage("items", items_trial, replications=12, ci_prob=0.9, seed=5,
+                     fit_options={"draws": 300, "tune": 300, "chains": 2})
+    cov = summarise_coverage(table).set_index("quantity")["coverage"]
+    # 120 intervals each (12 trials x 10 items); a biased or mis-scaled model falls far outside
+    assert 0.78 <= cov["effect"] <= 1.0
+    assert 0.78 <= cov["moderation"] <= 1.0
+    assert (table["divergences"] == 0).mean() >= 0.8

@@ -14,15 +14,21 @@ day for "visit", t or log(1 + t) otherwise). T(t) = 1[t > 0] (item effects const
 over post-baseline visits, the default) or C(t) (``effect_by_day=True``).
 x_um: moderator m centred at its mean over patients (per one unit).
 
-Partial pooling over items, non-centred (a 10-item pooling SD is a funnel otherwise):
-    e_k  = effect_mean + effect_sd z_k                  z_k ~ N(0, 1)
-    g_km = moderation_mean_m + moderation_sd_m w_km     w_km ~ N(0, 1)
+Partial pooling over items:
+    e_k  ~ N(effect_mean, effect_sd)   centred (card effect_parameterization): each item's
+                                       effect is well informed; "noncentered": mean + sd z_k
+    g_km = moderation_mean_m + moderation_sd_m w_km,  w_km ~ N(0, 1): non-centred, the
+           moderations are small and their pooling SD a funnel otherwise
 Priors (names as in ``fit.priors``; "per SD" scales are divided by the moderator's SD):
     effect_mean ~ N(0, effect_mu_sigma),   effect_sd ~ HalfNormal(effect_pool_sigma)
     moderation_mean ~ N(0, moderation_mu_sigma / sd(x)), moderation_sd ~ HalfNormal(moderation_pool_sigma / sd(x))
     alpha ~ N(0, trajectory_sigma w), beta ~ N(0, moderator_effect_sigma / sd(x))
-    b_p = sd_patient_intercept z_p, sd_patient_intercept ~ HalfNormal(sd_patient_intercept_sigma)
+    b_p ~ N(0, sd_patient_intercept), sd_patient_intercept ~ HalfNormal(sd_patient_intercept_sigma);
+      "centered" (default): b = m + dev, m = mean(b) ~ N(0, sd / sqrt(P)), dev ~ ZeroSumNormal(sd)
+      (exact), with m moved into the cutpoints (likelihood in c - m, dev); "noncentered": b = sd z
     d_pk = sd_patient_item z_pk (patient_item=True), sd_patient_item ~ HalfNormal(sd_patient_item_sigma)
+    + c_p 1[t > 0] (patient_change=True): the patient's own shift after baseline, shared by the
+      items, c_p ~ N(0, sd_patient_change) (centred), sd_patient_change ~ HalfNormal(sd_patient_change_sigma)
     study: fixed offsets ~ N(0, study_sigma) with 2 studies; random intercept (non-centred,
     sd_study ~ HalfNormal(sd_study_sigma)) with >= 3; period offsets ~ N(0, study_sigma).
 
@@ -78,6 +84,7 @@ class ItemsDesign:
     span: float
     cutpoint_grid: np.ndarray
     parameterization: str = "centered"
+    patient_change: bool = False
     effect_parameterization: str = "noncentered"
     exclusions: Exclusions = field(default_factory=Exclusions)
 
@@ -122,7 +129,7 @@ class ItemsDesign:
         arm = ua["arm"][unit]
         X = ua["X"][unit]
         return {
-            "unit": unit, "patient": ua["patient"][unit], "C": C,
+            "unit": unit, "patient": ua["patient"][unit], "C": C, "post": (days > 0).astype(float),
             "arm_T": arm[:, None] * T,
             "arm_TX": (arm[:, None, None] * T[:, :, None] * X[:, None, :]).reshape(len(unit), -1),
             "cut_upper": (edge + 1).reshape(-1, K), "cut_lower": edge.reshape(-1, K),
@@ -138,7 +145,7 @@ class ItemsDesign:
 
 def design(trial: TrialData, card, outcome=None, moderators=None, time=None, link=None,
            effect_by_day=None, patient_item=None, post_baseline_only=False, study_level=None,
-           parameterization=None) -> ItemsDesign:
+           parameterization=None, patient_change=None) -> ItemsDesign:
     """Validate the request against the trial and build the long item design.
 
     post_baseline_only: fit post-baseline rows only (the brms benchmark's structure;
@@ -154,6 +161,7 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
     link = link or settings.get("link", "logit")
     effect_by_day = bool(settings.get("effect_by_day", False) if effect_by_day is None else effect_by_day)
     patient_item = bool(settings.get("patient_item", False) if patient_item is None else patient_item)
+    patient_change = bool(settings.get("patient_change", False) if patient_change is None else patient_change)
     if time not in TIME_BASES:
         raise BayesKetError(f"time={time!r} is not a time basis. Fix: use one of {TIME_BASES}.")
     parameterization = parameterization or settings.get("patient_parameterization", "centered")
@@ -238,7 +246,8 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
     if grid.shape != (N_CUT,) or np.any(np.diff(grid) <= 0):
         raise BayesKetError(f"Card setting cutpoint_grid must be {N_CUT} increasing numbers, got {grid.tolist()}.")
     return ItemsDesign(
-        time=time, link=link, effect_by_day=effect_by_day, patient_item=patient_item, moderators=moderators,
+        time=time, link=link, effect_by_day=effect_by_day, patient_item=patient_item,
+        patient_change=patient_change, moderators=moderators,
         has_arm=has_arm, study_level=level, model_days=model_days, summary_days=summary_days, rows=long,
         visits=visits, units=units, patients=patients, studies=studies,
         n_periods=int(units["period_idx"].max()) + 1, mod_ref=mod_ref, mod_sd=mod_sd,
@@ -353,6 +362,10 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
         eta = (eta_unit[pm.Data("visit_unit", g["unit"])] + pt.dot(pm.Data("visit_C", g["C"]), alpha))[:, None]
 
         # --- visit x item
+        if d.patient_change:
+            sd_c = pm.HalfNormal("sd_patient_change", hp["sd_patient_change_sigma"])
+            change = pm.Normal("patient_change", 0.0, sd_c, dims="patient")
+            eta = eta + (change[pm.Data("visit_patient_c", g["patient"])] * pm.Data("visit_post", g["post"]))[:, None]
         if d.patient_item:
             sd_d = pm.HalfNormal("sd_patient_item", hp["sd_patient_item_sigma"])
             z_d = pm.Normal("patient_item_z", 0.0, 1.0, dims=("patient", "item"))
@@ -414,7 +427,7 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
 
 # ---- posterior-predictive quantities ------------------------------------------------
 _ETA_VARS = ("patient_intercept", "moderator_coef", "sd_study", "study_z", "study_offset", "period_offset",
-             "trajectory_coef", "patient_item", "effect_coef", "moderation_coef")
+             "trajectory_coef", "patient_item", "patient_change", "effect_coef", "moderation_coef")
 
 
 def _eta_parts(d: ItemsDesign, post, days: np.ndarray):
@@ -444,6 +457,8 @@ def _eta_parts(d: ItemsDesign, post, days: np.ndarray):
     base = unit_lvl[:, :, None, None] + traj[:, None, :, None]
     if d.patient_item:
         base = base + flat("patient_item")[:, ua["patient"], None, :]
+    if d.patient_change:
+        base = base + flat("patient_change")[:, ua["patient"], None, None] * (np.asarray(days) > 0)[None, None, :, None]
     base = np.broadcast_to(base, (S, len(ua["arm"]), len(days), len(MADRS_ITEMS)))
     shift = mod = None
     if d.has_arm:
@@ -565,6 +580,8 @@ def describe(d: ItemsDesign) -> dict:
     quantities = ["sd_patient_intercept"]
     if d.patient_item:
         quantities.append("sd_patient_item")
+    if d.patient_change:
+        quantities.append("sd_patient_change")
     if d.has_arm:
         q = ["effect", "effect_points", "effect_mean", "effect_sd"]
         if d.moderators:
@@ -577,6 +594,7 @@ def describe(d: ItemsDesign) -> dict:
         "link": d.link,
         "effect_by_day": d.effect_by_day,
         "patient_item": d.patient_item,
+        "patient_change": d.patient_change,
         "moderators": d.moderators,
         "moderator_reference": dict(zip(d.moderators, d.mod_ref.tolist())),
         "has_arm": d.has_arm,
@@ -590,6 +608,7 @@ def describe(d: ItemsDesign) -> dict:
         "predictive_quantities": ["mean_trajectory"],
         "population_vars": ["cutpoints", "trajectory_coef", "moderator_coef", "effect_mean", "effect_sd",
                             "moderation_mean", "moderation_sd", "sd_patient_intercept", "sd_patient_item",
+                            "sd_patient_change",
                             "sd_study", "study_offset", "period_offset"],
         "observed_item_counts": observed_counts(d),
         "observed_visit_means": observed_visit_means(d).to_dict("records"),

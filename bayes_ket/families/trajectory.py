@@ -8,7 +8,10 @@ u is a unit (patient x period), p its patient. B is the mean basis, C the treatm
 basis (zero at baseline: the arms share the baseline mean), s the patient slope
 basis; see ``time_basis``. x_um is moderator m centred at its mean over patients.
 (b0, b1)_p ~ MvNormal(0, Sigma), Sigma = diag(tau) R diag(tau), R ~ LKJ(eta)
-(for 2 x 2: (r + 1)/2 ~ Beta(eta, eta)), non-centred. Study level by the number of studies (``study_level``).
+(for 2 x 2: (r + 1)/2 ~ Beta(eta, eta)). Patient effects ("parameterization"): "marginal"
+(default) integrates them out exactly (``patient_marginal``) and draws them afterwards for the
+posterior-predictive quantities; "noncentered" / "centered" sample them with NUTS.
+Study level by the number of studies (``study_level``).
 
 Priors (names as in ``fit.priors``):
     alpha_k ~ N(trajectory_mu * level_k, trajectory_sigma * w_k)
