@@ -17,7 +17,8 @@ that ``az.psens`` does not give:
 Only the population-level priors are power-scaled (effects, moderations, scales,
 correlations); the standard-normal priors of non-centred per-patient / per-study
 offsets (``patient_z``, ``study_z``, ``study_effect_z``, and any other ``*_z``) and of
-centred per-patient effects (``patient_effect``, ``patient_intercept``) are left out.
+centred per-patient effects (``patient_effect``, ``patient_intercept``, ``patient_level``,
+``patient_deviation``, ``patient_change``) are left out.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .errors import BayesKetError
 THRESHOLD = 0.05
 #: log-prior terms that are per-unit standardized offsets, never power-scaled
 OFFSET_PRIORS = ("patient_z", "study_z", "study_effect_z", "patient_effect", "patient_intercept", "item_z",
-                 "patient_item_z")
+                 "patient_item_z", "patient_level", "patient_deviation", "patient_change")
 
 
 def _is_offset(name: str) -> bool:
