@@ -502,7 +502,6 @@ def derive(d: ItemsDesign, idata, extras: dict, rng, chunk: int = 100) -> None:
     flat = {k: post[k].to_numpy().reshape((S,) + post[k].shape[2:]) for k in _ETA_VARS if k in post}
     ua = d.unit_arrays()
     arm_u = ua["arm"]
-    n_day = len(d.summary_days)
     post_mask = d.summary_days > 0
     eff_pts, traj, counts = [], [], []
     obs_unit = d.rows["unit_idx"].to_numpy()

@@ -250,7 +250,6 @@ def build_model(d: TrajectoryDesign, priors: dict) -> tuple[pm.Model, dict]:
         pm.Deterministic("sd_patient_intercept", tau[0])
         pm.Deterministic("sd_patient_slope", tau[1])
         pm.Deterministic("corr_patient", r)
-        S = len(d.studies)
         if d.study_level == "random":
             model.add_coord("study", [str(s) for s in d.studies])
             sd_study = pm.HalfNormal("sd_study", hp["sd_study_sigma"])
