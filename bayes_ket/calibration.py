@@ -95,6 +95,17 @@ def items_trial(rng, n_patients=120, days=(0, 1, 7, 14), truth=None) -> TrialDat
     return TrialData(frame, source="calibration:items", truth=truth_keys)
 
 
+def item_effect_recovery(fit, truth: dict, ci_prob=0.9) -> pd.DataFrame:
+    """Per item x day ``effect`` of an items fit (effect_by_day=True) against a simulator's
+    ``truth["item_effect_by_day"]`` (day -> item -> log-odds): mean, interval, truth, covered."""
+    s = fit.summary(ci_prob=ci_prob, quantities=["effect"])
+    by_day = truth["item_effect_by_day"]
+    e = s[s.quantity == "effect"].copy()
+    e["truth"] = [by_day[float(d)][i] for d, i in zip(e["day"], e["item"])]
+    e["covered"] = (e["lower"] <= e["truth"]) & (e["truth"] <= e["upper"])
+    return e
+
+
 def _coord_column(rows: pd.DataFrame) -> str:
     """The summary column that labels a quantity's elements (day for totals, item for items)."""
     for col in ("item", "day"):

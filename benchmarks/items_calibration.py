@@ -12,7 +12,6 @@ Writes benchmarks/results/items_calibration.txt.
 """
 
 import argparse
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -27,7 +26,7 @@ def main():
     ap.add_argument("--reps", type=int, default=60)
     args = ap.parse_args()
     import bayes_ket as bk
-    from bayes_ket.calibration import coverage, items_trial, summarise_coverage
+    from bayes_ket.calibration import coverage, item_effect_recovery, items_trial, summarise_coverage
 
     lines = []
     say = lambda s: (print(s, flush=True), lines.append(s))
@@ -49,10 +48,8 @@ def main():
         warnings.simplefilter("ignore")
         fit = bk.fit("items", trial, effect_by_day=True, patient_change=True, seed=1, progressbar=False)
     d = fit.diagnostics()
-    sys.path.insert(0, str(HERE.parent / "tests"))
-    from test_items import recovery_table
-
-    e, s = recovery_table(fit, trial.truth)
+    e = item_effect_recovery(fit, trial.truth)
+    s = fit.summary()
     say(f"pooled_rct recovery (patient_change, effect_by_day; 4x(1000+1000), {time.perf_counter() - t0:.0f} s, "
         f"divergences {d['divergences']}, max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}):")
     say(f"  per item x day effect: 90% coverage {e['covered'].mean():.2f} of {len(e)}, "

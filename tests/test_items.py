@@ -158,16 +158,6 @@ def test_post_baseline_only_structure():
     assert C.shape[1] == len(d.model_days) - 1  # first visit is the reference
 
 
-def recovery_table(fit, truth, ci_prob=0.9):
-    """Per item x day effect summaries joined with the simulator's item_effect_by_day."""
-    s = fit.summary(ci_prob=ci_prob)
-    e = s[s.quantity == "effect"].copy()
-    by_day = truth["item_effect_by_day"]
-    e["truth"] = [by_day[float(d)][i] for d, i in zip(e["day"], e["item"])]
-    e["covered"] = (e["lower"] <= e["truth"]) & (e["truth"] <= e["upper"])
-    return e, s
-
-
 @pytest.mark.slow
 def test_recovery_pooled_rct():
     """Per-item truth on pooled_rct with the model in the simulator's structure.
@@ -182,7 +172,10 @@ def test_recovery_pooled_rct():
         warnings.simplefilter("ignore")
         fit = bk.fit("items", trial, effect_by_day=True, patient_change=True, draws=400, tune=500, chains=2,
                      seed=4, progressbar=False)
-    e, s = recovery_table(fit, trial.truth)
+    from bayes_ket.calibration import item_effect_recovery
+
+    e = item_effect_recovery(fit, trial.truth)
+    s = fit.summary()
     assert len(e) == 50  # 10 items x 5 post-baseline days
     assert np.corrcoef(e["mean"], e["truth"])[0, 1] > 0.85
     assert e["covered"].mean() >= 0.8

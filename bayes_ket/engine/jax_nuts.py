@@ -225,8 +225,8 @@ def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_tr
     def potential_fn_gen(*data):  # z: {value variable name: array}, so a block-dense metric can name them
         return lambda z: -logp_fn(*[z[n] for n in names], *data)[0]
 
-    if not isinstance(dense_mass, bool):  # blocks of value-variable names, each with a dense metric
-        dense_mass = [tuple(block) for block in dense_mass]
+    if not isinstance(dense_mass, bool):  # NumPyro wants a list of name tuples (the cache key is a tuple)
+        dense_mass = list(dense_mass)
 
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
 

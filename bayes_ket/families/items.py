@@ -362,15 +362,17 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
         eta = (eta_unit[pm.Data("visit_unit", g["unit"])] + pt.dot(pm.Data("visit_C", g["C"]), alpha))[:, None]
 
         # --- visit x item
+        if d.patient_change or d.patient_item:
+            visit_patient = pm.Data("visit_patient", g["patient"])
         if d.patient_change:
             sd_c = pm.HalfNormal("sd_patient_change", hp["sd_patient_change_sigma"])
             change = pm.Normal("patient_change", 0.0, sd_c, dims="patient")
-            eta = eta + (change[pm.Data("visit_patient_c", g["patient"])] * pm.Data("visit_post", g["post"]))[:, None]
+            eta = eta + (change[visit_patient] * pm.Data("visit_post", g["post"]))[:, None]
         if d.patient_item:
             sd_d = pm.HalfNormal("sd_patient_item", hp["sd_patient_item_sigma"])
             z_d = pm.Normal("patient_item_z", 0.0, 1.0, dims=("patient", "item"))
             pm.Deterministic("patient_item", sd_d * z_d, dims=("patient", "item"))
-            eta = eta + sd_d * z_d[pm.Data("visit_patient", g["patient"])]
+            eta = eta + sd_d * z_d[visit_patient]
         if d.has_arm:
             mu_e = pm.Normal("effect_mean_coef", 0.0, hp["effect_mu_sigma"] * wT, dims="ebasis")
             sd_e = pm.HalfNormal("effect_sd_coef", hp["effect_pool_sigma"] * wT, dims="ebasis")
