@@ -16,7 +16,7 @@ if "xla_force_host_platform_device_count" not in _os.environ.get("XLA_FLAGS", ""
 from . import datasets, scales  # noqa: E402
 from .data.reader import read_trial  # noqa: E402
 from .data.trial import TrialData  # noqa: E402
-from .errors import BayesKetError  # noqa: E402
+from .errors import BayesKetError, BayesKetWarning  # noqa: E402
 from .fitting import Analysis, fit  # noqa: E402
 from .results import Fit, compare, load_fit  # noqa: E402
 from .plots_sweep import plot_sweep  # noqa: E402
@@ -27,6 +27,6 @@ from .sweep import sweep  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
-    "Analysis", "BayesKetError", "Fit", "TrialData", "compare", "datasets", "fit", "load_fit",
+    "Analysis", "BayesKetError", "BayesKetWarning", "Fit", "TrialData", "compare", "datasets", "fit", "load_fit",
     "plot_sweep", "read_trial", "scales", "sensitivity", "simulate", "sweep",
 ]

@@ -1,4 +1,4 @@
-"""The one exception type users see from bayes_ket."""
+"""The one exception and the one warning class users see from bayes_ket."""
 
 
 class BayesKetError(ValueError):
@@ -7,6 +7,21 @@ class BayesKetError(ValueError):
     The message names the column, the first offending patients or rows, and the fix.
     Subclasses ``ValueError`` so generic handlers still catch it.
     """
+
+
+class BayesKetWarning(UserWarning):
+    """Every warning bayes_ket raises (sampling problems, excluded patients, extrapolation, ...).
+
+    Filter or catch it with the ``warnings`` module, e.g.
+    ``warnings.filterwarnings("error", category=bk.BayesKetWarning)`` in a pipeline that must stop.
+    """
+
+
+def warn(message: str, stacklevel: int = 2) -> None:
+    """Raise ``message`` as a ``BayesKetWarning`` (the package's one way to warn)."""
+    import warnings
+
+    warnings.warn(message, BayesKetWarning, stacklevel=stacklevel + 1)
 
 
 def offending(rows, limit: int = 5) -> str:
