@@ -1,9 +1,12 @@
 """bayes_ket: Bayesian hierarchical models of symptom change under IV ketamine.
 
-Public surface (API.md): read_trial, simulate, datasets, scales, fit, Fit,
-load_fit, compare, sweep, sensitivity, TrialData, BayesKetError.
+Public surface: read_trial, TrialData, simulate, datasets, scales, fit, Analysis, Fit,
+load_fit, compare, sweep, sensitivity, plot_sweep, BayesKetError, BayesKetWarning.
+Names are imported on first use (``import bayes_ket`` itself is light; PyMC, JAX and
+ArviZ load when a model is first fitted).
 """
 
+import importlib as _importlib
 import os as _os
 
 # One XLA CPU device per core, so the JAX backend can run chains in parallel.
@@ -13,20 +16,46 @@ if "xla_force_host_platform_device_count" not in _os.environ.get("XLA_FLAGS", ""
         _os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={_os.cpu_count() or 1}"
     ).strip()
 
-from . import datasets, scales  # noqa: E402
-from .data.reader import read_trial  # noqa: E402
-from .data.trial import TrialData  # noqa: E402
+# PyTensor warns at import that it found no BLAS; bayes_ket samples with JAX and never uses
+# PyTensor's C BLAS, so say so (an explicit empty ldflags) unless the user configured BLAS.
+if "blas__ldflags" not in _os.environ.get("PYTENSOR_FLAGS", ""):
+    _os.environ["PYTENSOR_FLAGS"] = ",".join(
+        f for f in (_os.environ.get("PYTENSOR_FLAGS", ""), "blas__ldflags=") if f)
+
+from ._version import __version__  # noqa: E402
 from .errors import BayesKetError, BayesKetWarning  # noqa: E402
-from .fitting import Analysis, fit  # noqa: E402
-from .results import Fit, compare, load_fit  # noqa: E402
-from .plots_sweep import plot_sweep  # noqa: E402
-from .sensitivity import sensitivity  # noqa: E402
-from .simulate import simulate  # noqa: E402
-from .sweep import sweep  # noqa: E402
 
-__version__ = "0.1.0"
+#: public name -> (module, attribute); attribute None: the module itself
+_LAZY = {
+    "read_trial": (".data.reader", "read_trial"),
+    "TrialData": (".data.trial", "TrialData"),
+    "simulate": (".simulate", "simulate"),
+    "datasets": (".datasets", None),
+    "scales": (".scales", None),
+    "cards": (".cards", None),
+    "fit": (".fitting", "fit"),
+    "Analysis": (".fitting", "Analysis"),
+    "Fit": (".results", "Fit"),
+    "load_fit": (".results", "load_fit"),
+    "compare": (".results", "compare"),
+    "sweep": (".sweeps", "sweep"),
+    "sensitivity": (".sensitivity", "sensitivity"),
+    "plot_sweep": (".plots", "plot_sweep"),
+}
 
-__all__ = [
-    "Analysis", "BayesKetError", "BayesKetWarning", "Fit", "TrialData", "compare", "datasets", "fit", "load_fit",
-    "plot_sweep", "read_trial", "scales", "sensitivity", "simulate", "sweep",
-]
+__all__ = sorted(["BayesKetError", "BayesKetWarning", *_LAZY])
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'bayes_ket' has no attribute {name!r}")
+    module, attribute = _LAZY[name]
+    value = _importlib.import_module(module, __name__)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,127 +1,61 @@
-"""Simulation-based calibration and coverage, reusable by every model family.
+"""Statistical self-checks of any model family: interval coverage and simulation-based calibration.
 
-``coverage(model, make_trial, ...)``: draw R trials with known truth,
-fit each, and report how often the central interval of each checked quantity
-covers its true value. Any family works: ``make_trial(rng)`` returns a TrialData,
-the trial's ``truth`` maps (quantity, day or item) to the true value. One Analysis is
-compiled once; replicated trials (same shapes) are swapped in as data (``Analysis.rebind``).
+Both draw trials from a family's own generative form (``Family.calibration_trial`` /
+``Family.simulate``), fit them with one compiled ``Analysis`` (replicates are swapped in
+as data, ``Analysis.rebind``), and compare with the truth.
+
+**Coverage** (``coverage``, ``summarise_coverage``): R trials drawn with one fixed truth;
+how often the central ``ci_prob`` interval of each checked quantity covers its true
+value. Two-sided check: |coverage - ci_prob| <= 3 standard errors, the standard error
+clustered by replicated trial (the cells of one trial share its data).
+
+**Simulation-based calibration** (``sbc``, ``sbc_uniformity``; Talts et al. 2018): for
+r = 1..R, parameters theta_r are drawn from the prior, a trial from the model given
+theta_r, and the rank of each population-level parameter's true value among L thinned
+posterior draws is recorded. If the sampler and the model are right, each parameter's
+ranks are uniform on 0..L; ``sbc_uniformity`` tests that with a simultaneous ECDF band
+(ArviZ's optimised band) at ``familywise`` error over all parameters (Bonferroni).
+``perturb`` and ``fit_priors`` inject a known error (data drawn with a residual SD 30%
+larger; a fitted prior scale halved) to show that the check fails when it should.
 """
 
 from __future__ import annotations
 
+import time as _time
 import warnings
 
 import numpy as np
 import pandas as pd
 
-from .data.trial import TrialData
+from .cards import load_card
+from .families import family_of
 from .fitting import Analysis
 
-
-def trajectory_trial(rng, n_patients=120, days=(0, 1, 3, 7, 14), truth=None) -> TrialData:
-    """A trial drawn from the trajectory model's own generative form (time="visit", one moderator, 1 study).
-
-    y = mu_t + arm * delta_t + x (beta_t + arm gamma_t) + b0 + b1 log(1+t) + e
-    with fixed true parameters (``truth`` overrides); returns TrialData with .truth
-    keyed like the summary: ("effect", day), ("moderation", day).
-    """
-    days = np.asarray(days, float)
-    post = days[days > 0]
-    t = {
-        "mean": np.array([32, 24, 23, 22, 21][: len(days)], float),
-        "effect": np.linspace(-7, -3, len(post)),
-        "moderation": np.linspace(0.8, 0.3, len(post)),
-        "moderator_effect": np.full(len(days), 0.3),
-        "sd_intercept": 4.0, "sd_slope": 1.5, "corr": 0.2, "sigma": 4.0,
-    } | (truth or {})
-    arm = np.arange(n_patients) % 2
-    msm = rng.integers(3, 16, n_patients).astype(float)
-    x = msm - msm.mean()
-    cov = np.array([[t["sd_intercept"] ** 2, t["corr"] * t["sd_intercept"] * t["sd_slope"]],
-                    [t["corr"] * t["sd_intercept"] * t["sd_slope"], t["sd_slope"] ** 2]])
-    b = rng.multivariate_normal([0, 0], cov, n_patients)
-    eff = np.concatenate([[0], t["effect"]])
-    mod = np.concatenate([[0], t["moderation"]])
-    rows = []
-    for i in range(n_patients):
-        mu = t["mean"] + arm[i] * (eff + mod * x[i]) + x[i] * t["moderator_effect"] + b[i, 0] + b[i, 1] * np.log1p(days)
-        y = mu + rng.normal(0, t["sigma"], len(days))
-        rows += [{"patient": f"P{i:03d}", "arm": arm[i], "day": d, "msm": msm[i], "madrs_total": v}
-                 for d, v in zip(days, y)]
-    truth_keys = {("effect", d): e for d, e in zip(post, t["effect"])}
-    truth_keys |= {("moderation", d): m for d, m in zip(post, t["moderation"])}
-    return TrialData(pd.DataFrame(rows), source="calibration:trajectory", truth=truth_keys)
+DEFAULT_FIT = {"draws": 500, "tune": 500, "chains": 2}
 
 
-#: items_trial's fixed truth (log-odds): item effects and per-MSM-point moderations, scale order
-ITEMS_TRUTH = {
-    "effect": np.array([-1.2, -1.0, -0.9, -0.3, -0.2, -0.3, -0.9, -1.0, -0.8, -1.0]),
-    "moderation": np.array([0.10, 0.0, 0.08, 0.0, 0.0, 0.02, 0.0, 0.0, 0.03, -0.02]),
-}
-
-
-def items_trial(rng, n_patients=120, days=(0, 1, 7, 14), truth=None) -> TrialData:
-    """A trial drawn from the items model's own generative form (defaults: time="visit", 1 study).
-
-    eta_ikt = b_i + alpha_t + beta x_i + arm_i 1[t > 0] (e_k + g_k x_i),  b_i ~ N(0, sd_patient)
-    P(Y_ikt <= j) = logistic(c_kj - eta_ikt), 6 ordered cutpoints per item.
-    Truth keyed like the summary: ("effect", item name), ("moderation", item name).
-    """
-    from .scales import MADRS_ITEMS
-    from .simulate._common import ordinal_sample
-
-    days = np.asarray(days, float)
-    t = {"effect": ITEMS_TRUTH["effect"], "moderation": ITEMS_TRUTH["moderation"],
-         "trajectory": np.linspace(-0.6, -1.0, int((days > 0).sum())), "moderator_effect": 0.05,
-         "sd_patient": 1.0, "cutpoints": np.linspace(-2.0, 3.0, 6)[None, :] + np.linspace(-0.5, 0.5, 10)[:, None]
-         } | (truth or {})
-    arm = np.arange(n_patients) % 2
-    msm = rng.integers(3, 16, n_patients).astype(float)
-    x = msm - msm.mean()
-    b = rng.normal(0.0, t["sd_patient"], n_patients)
-    alpha = np.concatenate([[0.0], t["trajectory"]])
-    post = (days > 0).astype(float)
-    eta = (b + t["moderator_effect"] * x)[:, None, None] + alpha[None, :, None]
-    eta = eta + (arm[:, None] * post[None, :])[:, :, None] * (t["effect"][None, None, :]
-                                                             + x[:, None, None] * t["moderation"][None, None, :])
-    scores = ordinal_sample(rng, eta, t["cutpoints"])  # (patient, day, item)
-    frame = pd.DataFrame({"patient": np.repeat([f"P{i:03d}" for i in range(n_patients)], len(days)),
-                          "arm": np.repeat(arm, len(days)), "day": np.tile(days, n_patients),
-                          "msm": np.repeat(msm, len(days))})
-    for k in range(10):
-        frame[f"madrs_{k + 1}"] = scores[:, :, k].ravel()
-    truth_keys = {("effect", name): float(v) for name, v in zip(MADRS_ITEMS, t["effect"])}
-    truth_keys |= {("moderation", name): float(v) for name, v in zip(MADRS_ITEMS, t["moderation"])}
-    return TrialData(frame, source="calibration:items", truth=truth_keys)
-
-
-def item_effect_recovery(fit, truth: dict, ci_prob=0.9) -> pd.DataFrame:
-    """Per item x day ``effect`` of an items fit (effect_by_day=True) against a simulator's
-    ``truth["item_effect_by_day"]`` (day -> item -> log-odds): mean, interval, truth, covered."""
-    s = fit.summary(ci_prob=ci_prob, quantities=["effect"])
-    by_day = truth["item_effect_by_day"]
-    e = s[s.quantity == "effect"].copy()
-    e["truth"] = [by_day[float(d)][i] for d, i in zip(e["day"], e["item"])]
-    e["covered"] = (e["lower"] <= e["truth"]) & (e["truth"] <= e["upper"])
-    return e
-
-
-def _coord_column(rows: pd.DataFrame) -> str:
-    """The summary column that labels a quantity's elements (day for totals, item for items)."""
-    for col in ("item", "day"):
-        if col in rows and rows[col].notna().any():
+# ---- coverage -------------------------------------------------------------------------------
+def _coord_column(rows: pd.DataFrame, at) -> str:
+    """The summary column that holds the truth key's coordinate value ``at``."""
+    for col in rows.columns:
+        if col in ("quantity", "mean", "sd", "lower", "upper") or not rows[col].notna().any():
+            continue
+        if at in set(rows[col].dropna().tolist()):
             return col
-    raise ValueError("quantity has no day or item coordinate")
+    raise ValueError(f"no coordinate column of {rows['quantity'].iloc[0]} holds {at!r}")
 
 
-def coverage(model, make_trial, replications=20, ci_prob=0.9, seed=0, fit_options=None,
-             progressbar=False) -> pd.DataFrame:
-    """Fit ``replications`` simulated trials; one row per replication x checked quantity.
+def coverage(model, replications=20, ci_prob=0.9, seed=0, fit_options=None, make_trial=None,
+             progressbar=False, **sizes) -> pd.DataFrame:
+    """Fit ``replications`` trials of one fixed truth; one row per replication x checked cell.
 
-    Columns: replication, quantity, at (the day or item), truth, mean, lower, upper, covered,
-    divergences, max_rhat. ``summarise_coverage`` aggregates it.
+    make_trial(rng) -> TrialData with ``truth`` {(quantity, coordinate value): value};
+    default: the family's ``calibration_trial(rng, **sizes)``. Columns: replication,
+    quantity, at, truth, mean, lower, upper, covered, divergences, max_rhat.
     """
-    fit_options = {"draws": 500, "tune": 500, "chains": 2} | (fit_options or {})
+    fit_options = DEFAULT_FIT | (fit_options or {})
+    family = family_of(load_card(model))
+    make_trial = make_trial or (lambda rng: family.calibration_trial(rng, **sizes))
     rng = np.random.default_rng(seed)
     analysis, rows = None, []
     for r in range(replications):
@@ -134,7 +68,7 @@ def coverage(model, make_trial, replications=20, ci_prob=0.9, seed=0, fit_option
         diag = summary.attrs["diagnostics"]
         for (q, at), value in trial.truth.items():
             of_q = summary[summary["quantity"] == q]
-            row = of_q[of_q[_coord_column(of_q)] == at].iloc[0]
+            row = of_q[of_q[_coord_column(of_q, at)] == at].iloc[0]
             rows.append({"replication": r, "quantity": q, "at": at, "truth": value, "mean": row["mean"],
                          "lower": row["lower"], "upper": row["upper"],
                          "covered": bool(row["lower"] <= value <= row["upper"]),
@@ -142,9 +76,115 @@ def coverage(model, make_trial, replications=20, ci_prob=0.9, seed=0, fit_option
     return pd.DataFrame(rows)
 
 
-def summarise_coverage(table: pd.DataFrame) -> pd.DataFrame:
-    """Coverage per quantity (pooled over days) with its binomial Monte Carlo SE."""
-    g = table.groupby("quantity")["covered"]
-    out = pd.DataFrame({"n": g.size(), "coverage": g.mean()})
-    out["mc_se"] = np.sqrt(out["coverage"] * (1 - out["coverage"]) / out["n"])
-    return out.reset_index()
+def summarise_coverage(table: pd.DataFrame, ci_prob: float = 0.9) -> pd.DataFrame:
+    """Coverage per quantity with a standard error clustered by replicated trial.
+
+    se = sqrt(sum_r (sum_j (c_rj - ci_prob))^2) / n: the cluster-robust standard error of the
+    share of covered cells under the nominal rate (never 0, so a run where every interval
+    covers is judged too). z = (coverage - ci_prob) / se; ok = |z| <= 3.
+    """
+    out = []
+    for q, g in table.groupby("quantity"):
+        c = g["covered"].astype(float)
+        per_rep = (c - ci_prob).groupby(g["replication"]).sum()
+        se = float(np.sqrt((per_rep**2).sum()) / len(g))
+        cov = float(c.mean())
+        out.append({"quantity": q, "n": len(g), "replications": g["replication"].nunique(), "coverage": cov,
+                    "se_clustered": se, "z": (cov - ci_prob) / se, "ok": abs(cov - ci_prob) <= 3 * se})
+    return pd.DataFrame(out)
+
+
+# ---- simulation-based calibration -------------------------------------------------------------
+def _scalar_names(prior: dict, names: list[str]) -> list[tuple[str, tuple]]:
+    """(variable, index) of every scalar component of the variables ``names`` in a prior draw."""
+    out = []
+    for n in names:
+        shape = np.shape(prior[n])
+        out += [(n, idx) for idx in np.ndindex(*shape)] if shape else [(n, ())]
+    return out
+
+
+def _label(name, idx) -> str:
+    return f"{name}[{','.join(map(str, idx))}]" if idx else name
+
+
+def sbc(model, replications=100, thin_to=99, seed=0, fit_options=None, sizes=None, fit_priors=None,
+        perturb=None, parameters=None, progressbar=False) -> pd.DataFrame:
+    """Simulation-based calibration of a family on its own generative form.
+
+    One template trial (``calibration_trial(rng, **sizes)``) fixes the design; for each
+    replication, theta ~ prior (``Family.prior_draws``), data ~ model | theta
+    (``Family.simulate``), a fit with ``fit_options`` (priors: the card's, overridden by
+    ``fit_priors``), and the rank of each true scalar among ``thin_to`` evenly thinned draws.
+    perturb: {variable: factor} multiplies theta's variables before the data are drawn (an
+    injected misspecification). parameters: the variables ranked (default: every
+    population-level free variable; deterministics of them would only repeat them).
+
+    Returns one row per replication x scalar parameter: replication, parameter, rank, L,
+    truth, divergences, max_rhat; ``attrs``: wall_s, design sizes.
+    """
+    t0 = _time.perf_counter()
+    fit_options = DEFAULT_FIT | (fit_options or {})
+    family = family_of(load_card(model))
+    rng = np.random.default_rng(seed)
+    template = family.calibration_trial(rng, **(sizes or {}))
+    analysis = Analysis(model, template)
+    free = {v.name for v in analysis.model.free_RVs}
+    names = parameters or [n for n in analysis.population_vars if n in free]
+    priors_fit = analysis.priors_with(fit_priors)
+    draws = family.prior_draws(analysis.model, replications, rng)
+    scalars = _scalar_names(draws[0], names)
+    rows = []
+    for r, theta in enumerate(draws):
+        theta_sim = {k: np.asarray(v, float) * (perturb or {}).get(k, 1.0) for k, v in theta.items()}
+        trial = family.simulate(analysis.design, theta_sim, rng)
+        fitted = analysis.rebind(trial)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = fitted.sample(priors=priors_fit, seed=seed * 100_000 + r, progressbar=progressbar, **fit_options)
+            diag = fit.diagnostics()
+        post = fit.idata.posterior
+        n_total = post.sizes["chain"] * post.sizes["draw"]
+        keep = np.linspace(0, n_total - 1, min(thin_to, n_total)).round().astype(int)
+        for name, idx in scalars:
+            x = post[name].transpose("chain", "draw", ...).to_numpy().reshape((n_total,) + post[name].shape[2:])
+            x = x[(keep, *idx)] if idx else x[keep]
+            truth = float(np.asarray(theta[name])[idx]) if idx else float(theta[name])
+            rows.append({"replication": r, "parameter": _label(name, idx), "rank": int((x < truth).sum()),
+                         "L": len(keep), "truth": truth, "divergences": diag["divergences"],
+                         "max_rhat": diag["max_rhat"]})
+    table = pd.DataFrame(rows)
+    table.attrs = {"wall_s": _time.perf_counter() - t0, "replications": replications,
+                   "n_patients": analysis.design.units["patient"].nunique() if hasattr(analysis.design, "units")
+                   else None, "fit_options": fit_options}
+    return table
+
+
+def sbc_uniformity(table: pd.DataFrame, familywise: float = 0.01) -> pd.DataFrame:
+    """Per parameter: is the ECDF of its ranks inside a simultaneous uniformity band?
+
+    Ranks on 0..L become u = (rank + 1) / (L + 1); the ECDF at the grid k / (L + 1),
+    k = 1..L, is compared with ArviZ's optimised simultaneous band for R draws of a
+    uniform at level 1 - familywise / (number of parameters). Columns: parameter, n,
+    max_deviation (largest |ECDF - uniform| at the grid), inside (bool).
+    """
+    from arviz.stats.ecdf_utils import ecdf_confidence_band
+
+    params = list(dict.fromkeys(table["parameter"]))
+    L = int(table["L"].iloc[0])
+    prob = 1.0 - familywise / len(params)
+    out = []
+    bands = {}
+    for p in params:
+        ranks = table.loc[table["parameter"] == p, "rank"].to_numpy()
+        n = len(ranks)
+        grid = np.arange(1, L + 1) / (L + 1)
+        if n not in bands:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                bands[n] = ecdf_confidence_band(n, grid, grid, prob=prob, method="optimized")
+        lower, upper = bands[n]
+        ecdf = ((ranks[None, :] + 1) / (L + 1) <= grid[:, None] + 1e-12).mean(axis=1)
+        out.append({"parameter": p, "n": n, "max_deviation": float(np.max(np.abs(ecdf - grid))),
+                    "inside": bool(np.all((ecdf >= lower - 1e-12) & (ecdf <= upper + 1e-12)))})
+    return pd.DataFrame(out)

@@ -1,4 +1,4 @@
-"""Command line: bayes-ket demo | fit | sweep (API.md, "Command line")."""
+"""Command line: bayes-ket demo | fit | sweep."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
             summary, diag = _write_outputs(fit, Path(args.out), trial)
             print(_headline(fit, summary, diag))
         else:
-            from .sweep import sweep
+            from .sweeps import sweep
 
             trial = bk.read_trial(args.data)
             table = sweep(args.model, trial, grid=load_grid(args.grid), out=args.out, scheduler=args.scheduler,

@@ -1,38 +1,56 @@
-"""Fit: a sampled model and everything a user asks of it (API.md).
+"""Fit: a sampled model and everything a user asks of it.
 
-A Fit is an ``arviz.InferenceData`` plus a metadata dict (card, priors, design
-facts) kept in ``idata.attrs``; every summary is computed from those two alone,
-so a fit loaded from disk summarises identically.
+A Fit is an ``arviz.InferenceData`` plus a metadata dict (card, priors, design facts,
+the family's quantity specs) kept in ``idata.attrs``; every summary is computed from
+those two alone, so a fit loaded from disk summarises identically. ``Fit.save`` also
+keeps the trial's canonical frame and the package version, so a loaded fit can be
+checked against its data and swept over priors.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import operator
-import warnings
 
 import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .errors import BayesKetError
+from ._version import __version__
+from .errors import BayesKetError, warn
+from .families import get as get_family
+from .families.base import Quantity
+from .summaries import order_columns, rename_dims, summarise
 
-#: dims that all mean "day" in the summary table
-_DAY_DIMS = ("day", "day_post", "day_obs")
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 META_KEY = "bayes_ket"
+TRIAL_VAR = "trial_frame_parquet"
+#: share of draws at the maximum tree depth above which sampling is not ok
+MAX_TREEDEPTH_SHARE = 0.01
 
 
 class Fit:
-    """Posterior of one model on one trial. See API.md for the meaning of each quantity."""
+    """Posterior of one model on one trial.
 
-    def __init__(self, idata: az.InferenceData, meta: dict):
+    Summary quantities, their coordinates and meaning: see the model family's page
+    (``fit.meta["family"]``) and ``fit.quantities``. Extra methods of a family (e.g.
+    ``membership`` of trajectory classes) are available as ``fit.<name>(...)``.
+    """
+
+    def __init__(self, idata: az.InferenceData, meta: dict, trial=None):
         self.idata = idata
         self.meta = meta
+        self.trial = trial
+        self._loo = None
         idata.attrs[META_KEY] = json.dumps(meta, default=_json_default)
 
     # ---- what was fitted ---------------------------------------------------
+    @property
+    def family(self):
+        return get_family(self.meta["family"])
+
     @property
     def priors(self) -> dict:
         """Every prior hyperparameter this fit used: name -> number."""
@@ -44,51 +62,73 @@ class Fit:
 
     def __repr__(self) -> str:
         m = self.meta
-        return (f"Fit({m['card']['name']}: {m['outcome']} ~ time={m['time']}, moderators={m['moderators']}, "
-                f"{m['n_patients']} patients, study level {m['study_level']}, {m['chains']}x{m['draws']} draws)")
+        return (f"Fit({m['card']['name']}: {m.get('outcome')} ~ time={m.get('time')}, moderators={m.get('moderators')}, "
+                f"{m.get('n_patients')} patients, study level {m.get('study_level')}, {m['chains']}x{m['draws']} draws)")
+
+    def __getattr__(self, name):
+        if name.startswith("_") or name in ("idata", "meta", "trial"):
+            raise AttributeError(name)
+        methods = get_family(self.meta["family"]).methods()
+        if name in methods:
+            return lambda *args, **kwargs: methods[name](self, *args, **kwargs)
+        raise AttributeError(f"{type(self).__name__} of family {self.meta['family']!r} has no attribute {name!r}")
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self.family.methods()))
 
     # ---- draws of a quantity -----------------------------------------------
-    def draws(self, quantity: str) -> xr.DataArray:
-        """Posterior draws (chain, draw, coords...) of a summary quantity, dims named as in the summary."""
-        if quantity == "nnt_response":
-            raise BayesKetError("nnt_response is summarised from response_difference; use draws('response_difference').")
-        for group in ("posterior", "posterior_predictive"):
-            if group in self.idata.groups() and quantity in self.idata[group]:
-                da = self.idata[group][quantity]
-                return da.rename({d: "day" for d in da.dims if d in _DAY_DIMS})
-        raise BayesKetError(f"This fit has no quantity {quantity!r}. Fix: use one of {self.quantities}.")
+    @property
+    def quantity_specs(self) -> list[Quantity]:
+        return [Quantity.from_dict(q) for q in self.meta["quantities"]]
 
     @property
     def quantities(self) -> list[str]:
-        return list(self.meta["quantities"]) + list(self.meta["predictive_quantities"])
+        return [q.name for q in self.quantity_specs]
+
+    def _spec(self, quantity: str) -> Quantity:
+        for q in self.quantity_specs:
+            if q.name == quantity:
+                return q
+        raise BayesKetError(f"This fit has no quantity {quantity!r}. Fix: use one of {self.quantities}.")
+
+    def draws(self, quantity: str) -> xr.DataArray:
+        """Posterior draws (chain, draw, coords...) of a quantity's variable, dims named as in the summary."""
+        spec = self._spec(quantity) if quantity in self.quantities else Quantity(quantity)
+        for group in (spec.group, "posterior", "posterior_predictive"):
+            if group in self.idata.groups() and spec.variable in self.idata[group]:
+                return rename_dims(self.idata[group][spec.variable], self.meta.get("dim_names", {}))
+        raise BayesKetError(f"This fit has no quantity {quantity!r}. Fix: use one of {self.quantities}.")
 
     # ---- summaries -----------------------------------------------------------
     def summary(self, ci_prob: float = 0.95, quantities=None) -> pd.DataFrame:
         """Tidy table: quantity, coordinates, mean, sd, lower, upper, prob_positive, r_hat, ess_bulk, ess_tail.
 
-        ``df.attrs["diagnostics"]`` carries ``diagnostics()``; a warning is raised when they are not ok.
+        ``df.attrs["diagnostics"]`` carries ``diagnostics()`` and ``df.attrs["patients_excluded"]``
+        the patients left out and why; a BayesKetWarning is raised when the diagnostics are not ok.
         """
-        if not 0 < ci_prob < 1:
-            raise BayesKetError(f"ci_prob={ci_prob} must lie strictly between 0 and 1.")
-        tables = []
-        for q in quantities or self.quantities:
-            if q == "nnt_response":
-                tables.append(_nnt_table(self.draws("response_difference"), ci_prob))
-            else:
-                tables.append(tidy(self.draws(q), q, ci_prob))
-        table = pd.concat(tables, ignore_index=True)
-        coord_cols = [c for c in ("day", "arm", "item", "moderator", "study", "class") if c in table]
-        stats = ["mean", "sd", "lower", "upper", "prob_positive", "r_hat", "ess_bulk", "ess_tail"]
-        table = table[["quantity", *coord_cols, *stats]]
+        table = summary_table(self, ci_prob, quantities)
         diag = self.diagnostics()
         table.attrs["diagnostics"] = diag
+        table.attrs["patients_excluded"] = dict(self.meta.get("patients_excluded", {}))
         if not diag["ok"]:
-            warnings.warn("Sampling problems: " + "; ".join(diag["reasons"]), stacklevel=2)
+            warn("Sampling problems: " + "; ".join(diag["reasons"]))
         return table
 
     def diagnostics(self, min_ess: int = 400) -> dict:
-        """Divergences, R-hat, ESS, BFMI and Pareto-k, with a verdict and its reasons."""
-        return diagnose(self.idata, self.meta, min_ess=min_ess)
+        """Divergences, R-hat, ESS, BFMI, tree depth, Pareto-k and gradient counts, with a verdict.
+
+        Monitored: every population-level variable (not indexed by patients) and every summary
+        quantity in the posterior. ``ok`` is False on any divergence, R-hat > 1.01 (or fewer than
+        2 chains), ESS < ``min_ess``, BFMI < 0.3 or more than 1% of draws at the maximum tree
+        depth; Pareto-k is reported, not judged.
+        """
+        return diagnose(self.idata, self.meta, min_ess=min_ess, loo=self.loo())
+
+    def loo(self):
+        """PSIS-LOO (``arviz.loo``, pointwise), computed once per fit; its unit is ``meta["loo_unit"]``."""
+        if self._loo is None:
+            self._loo = compute_loo(self.idata)
+        return self._loo
 
     def prob(self, quantity: str, op: str, value: float, **coords):
         """Posterior probability that ``quantity op value`` at the given coordinates.
@@ -104,83 +144,191 @@ class Fit:
 
     def conditional_effect(self, moderator: str = "msm", values=(4, 8, 12, 15), ci_prob: float = 0.95,
                            quantity: str = "effect") -> pd.DataFrame:
-        """``quantity`` at chosen moderator values: effect + (v - reference) x moderation."""
-        if moderator not in self.meta["moderators"]:
-            raise BayesKetError(f"Moderator {moderator!r} was not in this fit. Fix: use one of {self.meta['moderators']}.")
+        """``quantity`` at chosen moderator values: effect + (v - reference) x moderation.
+
+        Values outside the moderator's observed range are extrapolations: they are marked in the
+        ``extrapolated`` column and warned about.
+        """
+        mods = self.meta.get("moderators", [])
+        if moderator not in mods:
+            raise BayesKetError(f"Moderator {moderator!r} was not in this fit. Fix: use one of {mods}.")
         base = self.draws(quantity)
         slope = self.draws("moderation").sel(moderator=moderator, drop=True)
         ref = self.meta["moderator_reference"][moderator]
+        lo, hi = self.meta.get("moderator_range", {}).get(moderator, (-np.inf, np.inf))
+        outside = [v for v in values if not lo <= float(v) <= hi]
+        if outside:
+            warn(f"conditional_effect: {moderator} = {outside} lie outside the observed range {lo:g}-{hi:g}: "
+                 "the effect there is an extrapolation of a straight line (rows marked extrapolated=True).")
+        spec = Quantity(quantity)
         tables = []
         for v in values:
-            t = tidy(base + (float(v) - ref) * slope, quantity, ci_prob)
+            t = summarise(base + (float(v) - ref) * slope, spec, ci_prob)
             t.insert(1, moderator, v)
+            t["extrapolated"] = not lo <= float(v) <= hi
             tables.append(t)
         return pd.concat(tables, ignore_index=True)
 
-    # ---- figures, persistence, comparison -----------------------------------
-    def plot_ppc(self, path=None, **kwargs):
+    # ---- figures ---------------------------------------------------------------------------
+    def plot(self, figure: str, path=None, **options):
+        """A figure of this family by name (``fit.family.figures()``), written to ``path``."""
+        figures = self.family.figures()
+        if figure not in figures:
+            raise BayesKetError(f"Family {self.meta['family']!r} has no figure {figure!r}; it has {sorted(figures)}.")
+        return figures[figure](self, path, **options)
+
+    def plot_ppc(self, path=None, **options):
         """Posterior predictive figure, written to ``path`` (format from its suffix)."""
-        from .plots import plot_ppc
+        return self.plot("ppc", path, **options)
 
-        return plot_ppc(self, path, **kwargs)
-
+    # ---- persistence -----------------------------------------------------------------------
     def save(self, path) -> None:
-        """netCDF with the card, priors and design facts in its attributes."""
+        """netCDF with the card, priors, design facts, package version and the trial's frame."""
+        self.meta["version"] = __version__
         self.idata.attrs[META_KEY] = json.dumps(self.meta, default=_json_default)
-        self.idata.to_netcdf(str(path))
+        idata = self.idata
+        if self.trial is not None:
+            idata = idata.copy()
+            buffer = io.BytesIO()
+            self.trial.frame.to_parquet(buffer, index=False)
+            blob = np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+            group = xr.Dataset({TRIAL_VAR: ("trial_bytes", blob)})
+            if "constant_data" in idata.groups():
+                idata.constant_data = idata.constant_data.merge(group)
+            else:
+                idata.add_groups(constant_data=group)
+        idata.to_netcdf(str(path))
 
 
-def load_fit(path) -> Fit:
-    """Read a fit written by ``Fit.save``."""
+def load_fit(path, trial=None) -> Fit:
+    """Read a fit written by ``Fit.save``.
+
+    Warns (BayesKetWarning) when it was written by another bayes_ket version, or, given
+    ``trial``, when that trial's data differ from the data it was fitted to. Without
+    ``trial`` the fit keeps the trial stored in the file (for ``bk.sweep(fit, ...)``).
+    """
+    from .data.trial import TrialData
+    from .fitting import data_hash
+
     idata = az.from_netcdf(str(path))
     if META_KEY not in idata.attrs:
         raise BayesKetError(f"{path} was not written by Fit.save (no {META_KEY!r} attribute).")
     meta = json.loads(idata.attrs[META_KEY])
-    return Fit(idata, meta)
+    saved = meta.get("version")
+    if saved != __version__:
+        warn(f"{path} was written by bayes_ket {saved or '(unknown version)'}; this is {__version__}. "
+             "Summaries use today's code on the stored draws.")
+    if trial is not None:
+        if data_hash(trial) != meta.get("data_hash"):
+            warn(f"The trial given to load_fit differs from the data {path} was fitted to (data hash "
+                 f"{data_hash(trial)} vs {meta.get('data_hash')}).")
+    elif "constant_data" in idata.groups() and TRIAL_VAR in idata.constant_data:
+        blob = idata.constant_data[TRIAL_VAR].to_numpy().astype(np.uint8).tobytes()
+        trial = TrialData(pd.read_parquet(io.BytesIO(blob)), source=f"stored in {path}")
+    return Fit(idata, meta, trial=trial)
 
 
 def compare(fits: dict, **kwargs) -> pd.DataFrame:
-    """PSIS-LOO comparison table of named fits (``arviz.compare``)."""
+    """PSIS-LOO comparison table of named fits (``arviz.compare``).
+
+    Fits must leave out the same unit (``fit.meta["loo_unit"]``: patient or row) and
+    be fitted to the same data; otherwise their elpd values are not comparable.
+    """
     if not fits or not all(isinstance(f, Fit) for f in fits.values()):
         raise BayesKetError("compare() takes {name: Fit, ...} with at least one fit.")
-    return az.compare({name: f.idata for name, f in fits.items()}, **kwargs)
+    units = {name: f.meta.get("loo_unit", "row") for name, f in fits.items()}
+    if len(set(units.values())) > 1:
+        raise BayesKetError(
+            f"compare(): the fits leave out different units {units}, so their LOO values are not comparable. "
+            "Fix: fit them with the same unit, e.g. trajectory fits with the same parameterization=.")
+    return az.compare({name: f.loo() for name, f in fits.items()}, **kwargs)
+
+
+def summary_table(fit: Fit, ci_prob: float = 0.95, quantities=None, weights=None, ess_scale: float = 1.0):
+    """The summary rows of ``fit`` (all quantities, or ``quantities``), optionally under
+    normalised importance ``weights`` over the flattened draws (a prior sweep's reweighting)."""
+    if not 0 < ci_prob < 1:
+        raise BayesKetError(f"ci_prob={ci_prob} must lie strictly between 0 and 1.")
+    specs = [fit._spec(q) for q in (quantities or fit.quantities)]
+    table = pd.concat([summarise(fit.draws(q.name), q, ci_prob, weights, ess_scale) for q in specs],
+                      ignore_index=True)
+    return order_columns(table, fit.meta.get("coordinate_columns", ()))
+
+
+# ---- diagnostics ----------------------------------------------------------------------------
+def compute_loo(idata):
+    """PSIS-LOO of the fit's one log-likelihood variable (None when there is none)."""
+    import warnings
+
+    if "log_likelihood" not in idata.groups() or not idata.log_likelihood.data_vars:
+        return None
+    var = list(idata.log_likelihood.data_vars)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return az.loo(idata, pointwise=True, var_name=var)
+
+
+def diagnose(idata: az.InferenceData, meta: dict, min_ess: int = 400, loo=None) -> dict:
+    """Sampling diagnostics over population-level variables and summary quantities."""
+    import warnings
+
+    post = idata.posterior
+    names = [v for v in meta["population_vars"] + [Quantity.from_dict(q).variable for q in meta["quantities"]]
+             if v in post]
+    names = list(dict.fromkeys(names))
+    ds = post[names]
+    n_chains = post.sizes["chain"]
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore")
+        rhat = az.rhat(ds) if n_chains > 1 else None
+        ess_b = az.ess(ds, method="bulk")
+        ess_t = az.ess(ds, method="tail")
+        bfmi = float(np.min(az.bfmi(idata))) if post.sizes["draw"] > 1 else np.nan
+    stats = idata.sample_stats
+    divergences = int(stats["diverging"].sum())
+    max_depth = meta.get("max_treedepth", 10)
+    at_max = float((stats["tree_depth"] >= max_depth).mean()) if "tree_depth" in stats else 0.0
+    warm = int(idata.warmup_sample_stats["n_steps"].sum()) if "warmup_sample_stats" in idata.groups() else None
+    out = {
+        "divergences": divergences,
+        "max_rhat": _extreme(rhat, np.nanmax) if rhat is not None else float("nan"),
+        "min_ess_bulk": _extreme(ess_b, np.nanmin),
+        "min_ess_tail": _extreme(ess_t, np.nanmin),
+        "bfmi": bfmi,
+        "treedepth_max_share": at_max,
+        "pareto_k_high": int((loo.pareto_k.values > 0.7).sum()) if loo is not None else 0,
+        "loo_unit": meta.get("loo_unit"),
+        "warmup_gradients": warm,
+        "draw_gradients": int(stats["n_steps"].sum()) if "n_steps" in stats else None,
+        "study_level": meta.get("study_level"),
+        "backend": meta.get("backend"),
+    }
+    reasons = []
+    if divergences:
+        reasons.append(f"{divergences} divergent transitions")
+    if n_chains < 2:
+        reasons.append("R-hat needs at least 2 chains")
+    elif out["max_rhat"] > 1.01:
+        reasons.append(f"max R-hat {out['max_rhat']:.3f} > 1.01")
+    if not out["min_ess_bulk"] >= min_ess:
+        reasons.append(f"min bulk ESS {out['min_ess_bulk']:.0f} < {min_ess}")
+    if not out["min_ess_tail"] >= min_ess:
+        reasons.append(f"min tail ESS {out['min_ess_tail']:.0f} < {min_ess}")
+    if out["bfmi"] < 0.3:
+        reasons.append(f"BFMI {out['bfmi']:.2f} < 0.3")
+    if at_max > MAX_TREEDEPTH_SHARE:
+        reasons.append(f"{100 * at_max:.1f}% of draws at the maximum tree depth {max_depth}")
+    out["ok"] = not reasons
+    out["reasons"] = reasons
+    return out
+
+
+def _extreme(ds: xr.Dataset, f) -> float:
+    vals = [float(f(ds[v].values)) for v in ds.data_vars if np.isfinite(ds[v].values).any()]
+    return float(f(vals)) if vals else float("nan")
 
 
 # ---- helpers ------------------------------------------------------------------
-def tidy(da: xr.DataArray, quantity: str, ci_prob: float) -> pd.DataFrame:
-    """One row per coordinate combination of draws ``da`` (chain, draw, ...)."""
-    da = da.rename({d: "day" for d in da.dims if d in _DAY_DIMS})
-    tail = (1 - ci_prob) / 2
-    sample = da.stack(sample=("chain", "draw"))
-    ds = xr.Dataset({
-        "mean": sample.mean("sample"),
-        "sd": sample.std("sample", ddof=1),
-        "lower": sample.quantile(tail, "sample", skipna=False).drop_vars("quantile"),
-        "upper": sample.quantile(1 - tail, "sample", skipna=False).drop_vars("quantile"),
-        "prob_positive": (sample > 0).mean("sample"),
-        "r_hat": az.rhat(xr.Dataset({"x": da}))["x"],
-        "ess_bulk": az.ess(xr.Dataset({"x": da}), method="bulk")["x"],
-        "ess_tail": az.ess(xr.Dataset({"x": da}), method="tail")["x"],
-    })
-    table = ds.to_dataframe().reset_index() if ds["mean"].ndim else pd.DataFrame({k: [float(v)] for k, v in ds.items()})
-    table = table[[c for c in table.columns if c in ds.data_vars or c in ds["mean"].dims]]
-    table.insert(0, "quantity", quantity)
-    return table
-
-
-def _nnt_table(rd: xr.DataArray, ci_prob: float) -> pd.DataFrame:
-    """NNT = 1/RD: median of 1/RD and the interval [1/upper_RD, 1/lower_RD] (inf when RD's reaches 0)."""
-    t = tidy(rd, "nnt_response", ci_prob)
-    sample = rd.stack(sample=("chain", "draw"))
-    t["mean"] = (1.0 / sample).median("sample").to_numpy()
-    t["sd"] = np.nan
-    lo_rd, hi_rd = t["lower"].to_numpy(), t["upper"].to_numpy()
-    with np.errstate(divide="ignore"):
-        t["lower"] = np.where(hi_rd > 0, 1.0 / hi_rd, np.nan)
-        t["upper"] = np.where(lo_rd > 0, 1.0 / lo_rd, np.where(hi_rd > 0, np.inf, np.nan))
-    return t
-
-
 def _select(da: xr.DataArray, quantity: str, coords: dict) -> xr.DataArray:
     for name, value in coords.items():
         if name not in da.dims:
@@ -191,54 +339,13 @@ def _select(da: xr.DataArray, quantity: str, coords: dict) -> xr.DataArray:
     return da
 
 
-def diagnose(idata: az.InferenceData, meta: dict, min_ess: int = 400) -> dict:
-    """Sampling diagnostics over population-level parameters and summary quantities."""
-    post = idata.posterior
-    names = [v for v in meta["population_vars"] + meta["quantities"] if v in post]
-    ds = post[names]
-    rhat = az.rhat(ds)
-    ess_b = az.ess(ds, method="bulk")
-    ess_t = az.ess(ds, method="tail")
-    finite = lambda d, f: float(f([float(f(d[v].values)) for v in d.data_vars if np.isfinite(d[v].values).any()]))
-    divergences = int(idata.sample_stats["diverging"].sum())
-    out = {
-        "divergences": divergences,
-        "max_rhat": finite(rhat, np.nanmax),
-        "min_ess_bulk": finite(ess_b, np.nanmin),
-        "min_ess_tail": finite(ess_t, np.nanmin),
-        "bfmi": float(np.min(az.bfmi(idata))),
-        "pareto_k_high": _pareto_k_high(idata),
-        "study_level": meta.get("study_level"),
-        "backend": meta.get("backend"),
-    }
-    reasons = []
-    if divergences:
-        reasons.append(f"{divergences} divergent transitions")
-    if out["max_rhat"] > 1.01:
-        reasons.append(f"max R-hat {out['max_rhat']:.3f} > 1.01")
-    if out["min_ess_bulk"] < min_ess:
-        reasons.append(f"min bulk ESS {out['min_ess_bulk']:.0f} < {min_ess}")
-    if out["min_ess_tail"] < min_ess:
-        reasons.append(f"min tail ESS {out['min_ess_tail']:.0f} < {min_ess}")
-    if out["bfmi"] < 0.3:
-        reasons.append(f"BFMI {out['bfmi']:.2f} < 0.3")
-    out["ok"] = not reasons
-    out["reasons"] = reasons
-    return out
-
-
-def _pareto_k_high(idata) -> int:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        loo = az.loo(idata, pointwise=True)
-    return int((loo.pareto_k.values > 0.7).sum())
-
-
 def _json_default(o):
     if isinstance(o, (np.integer,)):
         return int(o)
     if isinstance(o, (np.floating,)):
         return float(o)
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
     if isinstance(o, np.ndarray):
         return o.tolist()
     if isinstance(o, (pd.Timestamp,)):

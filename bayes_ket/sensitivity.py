@@ -15,10 +15,9 @@ that ``az.psens`` does not give:
   otherwise                             -> "none"
 
 Only the population-level priors are power-scaled (effects, moderations, scales,
-correlations); the standard-normal priors of non-centred per-patient / per-study
-offsets (``patient_z``, ``study_z``, ``study_effect_z``, and any other ``*_z``) and of
-centred per-patient effects (``patient_effect``, ``patient_intercept``, ``patient_level``,
-``patient_deviation``, ``patient_change``) are left out.
+correlations); the priors the model family declares as per-unit offsets
+(``fit.meta["offset_priors"]``: terms indexed by patients, and the fixed N(0, 1) priors of
+non-centred offsets; ``Family.offset_priors``) are left out.
 """
 
 from __future__ import annotations
@@ -32,22 +31,17 @@ import xarray as xr
 from .errors import BayesKetError
 
 THRESHOLD = 0.05
-#: log-prior terms that are per-unit standardized offsets, never power-scaled
-OFFSET_PRIORS = ("patient_z", "study_z", "study_effect_z", "patient_effect", "patient_intercept", "item_z",
-                 "patient_item_z", "patient_level", "patient_deviation", "patient_change")
-
-
-def _is_offset(name: str) -> bool:
-    return name in OFFSET_PRIORS or name.endswith("_z")
 
 
 def log_prior_terms(fit, analysis=None) -> dict:
     """Per-free-RV log prior draws (chain, draw): the fit's ``log_prior`` group, or computed."""
+    from .engine.idata import unconstrained_values
+
     idata = fit.idata
     if "log_prior" in idata.groups():
         return {n: np.asarray(idata.log_prior[n].to_numpy(), float) for n in idata.log_prior.data_vars}
-    values = getattr(fit, "unconstrained", None)
-    if analysis is not None and values is not None:
+    values = unconstrained_values(idata, analysis.compiled.value_names) if analysis is not None else None
+    if values is not None:
         cm = analysis.compiled
         parts = cm.apply(cm.logprior_fn, values, fit.priors)
         return {n: np.asarray(p, float) for n, p in zip(cm.logprior_names, parts)}
@@ -73,10 +67,9 @@ def power_scale_weights(component: np.ndarray, delta: float):
 
 
 def _sens_fn():
-    try:
-        from arviz.stats.stats import _powerscale_sens
-    except ImportError:  # pragma: no cover - other ArviZ versions
-        _powerscale_sens = _powerscale_sens_local
+    """ArviZ's own power-scaling sensitivity (CJS distance derivative), as az.psens uses it."""
+    from arviz.stats.stats import _powerscale_sens
+
     return _powerscale_sens
 
 
@@ -86,8 +79,8 @@ def sensitivity(fit, prior_vars=None, delta: float = 0.01, threshold: float = TH
 
     prior_vars: log-prior terms to power-scale (default: every population-level prior of the
       fit, i.e. all free RVs but standardized per-unit offsets).
-    quantities: default all of ``fit.quantities`` except nnt_response (a transform of
-      response_difference, which is included).
+    quantities: default every quantity of ``fit.quantities`` summarised from its own draws
+      (an NNT is a transform of its risk difference, which is included).
     analysis: needed only when the fit carries no log_prior group (then the Analysis that
       sampled it computes the log prior from ``fit.unconstrained``).
 
@@ -99,7 +92,8 @@ def sensitivity(fit, prior_vars=None, delta: float = 0.01, threshold: float = TH
         raise BayesKetError(f"delta={delta}: use a small positive number such as 0.01.")
     terms = log_prior_terms(fit, analysis)
     if prior_vars is None:
-        prior_vars = [n for n in terms if not _is_offset(n)]
+        offsets = set(fit.meta.get("offset_priors", []))
+        prior_vars = [n for n in terms if n not in offsets]
     else:
         prior_vars = [prior_vars] if isinstance(prior_vars, str) else list(prior_vars)
         bad = [n for n in prior_vars if n not in terms]
@@ -121,7 +115,7 @@ def sensitivity(fit, prior_vars=None, delta: float = 0.01, threshold: float = TH
             return np.nan if not np.all(np.isfinite(x)) else 0.0
         return float(raw(x, **kw))
 
-    qs = quantities or [q for q in fit.quantities if q != "nnt_response"]
+    qs = quantities or [q.name for q in fit.quantity_specs if q.summary == "draws"]
     tables = []
     for q in qs:
         da = fit.draws(q).transpose("chain", "draw", ...)
@@ -144,7 +138,9 @@ def sensitivity(fit, prior_vars=None, delta: float = 0.01, threshold: float = TH
         t.insert(0, "quantity", q)
         tables.append(t)
     table = pd.concat(tables, ignore_index=True)
-    coord_cols = [c for c in ("day", "arm", "item", "moderator", "study", "class") if c in table]
+    declared = fit.meta.get("coordinate_columns", [])
+    coord_cols = [c for c in table.columns if c not in ("quantity", "prior_sensitivity", "likelihood_sensitivity")]
+    coord_cols = [c for c in declared if c in coord_cols] + [c for c in coord_cols if c not in declared]
     table = table[["quantity", *coord_cols, "prior_sensitivity", "likelihood_sensitivity"]]
     table["diagnosis"] = diagnose(table["prior_sensitivity"], table["likelihood_sensitivity"], threshold)
     table.attrs = {"prior_vars": prior_vars, "threshold": threshold, "delta": delta,
@@ -158,28 +154,3 @@ def diagnose(prior, likelihood, threshold: float = THRESHOLD) -> np.ndarray:
     return np.where(prior >= threshold,
                     np.where(likelihood >= threshold, "prior-data conflict", "strong prior / weak likelihood"),
                     "none")
-
-
-# ---- fallback copy of ArviZ 0.23's helpers (priorsense's CJS distance) -------------------
-def _cjs_dist(draws, weights):
-    order = np.argsort(draws)
-    draws, weights = draws[order], weights[order]
-    binwidth = np.diff(draws)
-    n = len(draws)
-    cdf_p = np.linspace(1 / n, 1 - 1 / n, n - 1)
-    cdf_q = np.cumsum(weights / np.sum(weights))[:-1]
-    cdf_p_int, cdf_q_int = np.dot(cdf_p, binwidth), np.dot(cdf_q, binwidth)
-    pq = np.log2(cdf_p, out=np.zeros_like(cdf_p), where=cdf_p != 0)
-    qp = np.log2(cdf_q, out=np.zeros_like(cdf_q), where=cdf_q != 0)
-    den = 0.5 * (cdf_p + cdf_q)
-    den = np.log2(den, out=np.zeros_like(den), where=den != 0)
-    cjs_pq = max(0, np.sum(binwidth * (cdf_p * (pq - den))) + 0.5 / np.log(2) * (cdf_q_int - cdf_p_int))
-    cjs_qp = max(0, np.sum(binwidth * (cdf_q * (qp - den))) + 0.5 / np.log(2) * (cdf_p_int - cdf_q_int))
-    bound = cdf_p_int + cdf_q_int
-    return np.sqrt((cjs_pq + cjs_qp) / bound) if bound > 0 else 0.0
-
-
-def _powerscale_sens_local(draws, *, lower_weights=None, upper_weights=None, delta=0.01):
-    lo = max(_cjs_dist(draws, lower_weights), _cjs_dist(-draws, lower_weights))
-    hi = max(_cjs_dist(draws, upper_weights), _cjs_dist(-draws, upper_weights))
-    return (lo + hi) / (2 * np.log2(1 + delta))

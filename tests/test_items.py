@@ -1,4 +1,4 @@
-"""Items family (issue 4): structure, summary, bad inputs, an unobserved category, recovery."""
+"""Items family: design, bad inputs (fast); an unobserved category (integration); recovery (slow)."""
 
 from __future__ import annotations
 
@@ -17,19 +17,12 @@ TINY = dict(draws=100, tune=150, chains=2, progressbar=False)
 
 
 @pytest.fixture(scope="module")
-def small_trial():
-    return bk.simulate("pooled_rct", seed=3, n_patients=40)
-
-
-@pytest.fixture(scope="module")
-def small_fit(small_trial):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return bk.fit("items", small_trial, seed=1, **TINY)
+def small_trial(small_items_trial):
+    return small_items_trial
 
 
 def test_card_and_family_listed():
-    assert "items" in bk.cards.available() if hasattr(bk, "cards") else True
+    assert "items" in bk.cards.available()
     card = load_card("items")
     assert card.family == "items"
     for name in ("cutpoint_sigma", "sd_patient_intercept_sigma", "effect_mu_sigma", "effect_pool_sigma",
@@ -48,56 +41,23 @@ def test_design_long_rows(small_trial):
     assert np.all(C[d.model_days == 0] == 0)
 
 
-def test_summary_structure(small_fit):
-    s = small_fit.summary()
-    cols = ["quantity", "day", "arm", "item", "moderator", "mean", "sd", "lower", "upper", "prob_positive",
-            "r_hat", "ess_bulk", "ess_tail"]
-    assert list(s.columns) == cols
-    for q in ("effect", "effect_points", "moderation", "effect_mean", "effect_sd", "moderation_mean",
-              "moderation_sd", "sd_patient_intercept", "mean_trajectory"):
-        assert q in set(s["quantity"]), q
-    eff = s[s.quantity == "effect"]
-    assert list(eff["item"]) == list(bk.scales.MADRS_ITEMS)
-    mod = s[s.quantity == "moderation"]
-    assert set(mod["moderator"]) == {"msm"} and len(mod) == 10
-    mt = s[s.quantity == "mean_trajectory"]
-    assert set(mt["arm"]) == {"ketamine", "control"}
-    assert sorted(mt["day"].unique()) == [0, 1, 3, 7, 10, 14]
-    assert mt["mean"].between(0, 60).all()
-    # effect_points has the sign of effect and lies within the item range
-    ep = s[s.quantity == "effect_points"].set_index("item")["mean"]
-    e = eff.set_index("item")["mean"]
-    assert (np.sign(ep) == np.sign(e)).mean() >= 0.9
-    assert ep.abs().max() < 6
-    diag = small_fit.diagnostics()
-    assert diag["study_level"] == "fixed"
-    assert diag["divergences"] <= 5
-    assert small_fit.meta["family"] == "items"
-    assert set(small_fit.priors) == set(load_card("items").priors)
-
-
-def test_prob_and_conditional_effect(small_fit):
-    p = small_fit.prob("effect", "<", 0)
-    assert isinstance(p, pd.Series) and len(p) == 10 and p.between(0, 1).all()
-    assert 0 <= small_fit.prob("effect", "<", 0, item="apparent_sadness") <= 1
-    ce = small_fit.conditional_effect("msm", values=(4, 15))
-    assert set(ce["msm"]) == {4, 15} and len(ce) == 20
-
-
-def test_item_ppc_counts(small_fit):
-    rep = small_fit.idata.posterior_predictive["item_counts_rep"]
-    obs = np.asarray(small_fit.meta["observed_item_counts"])
+def test_item_ppc_counts(mock_items_fit):
+    rep = mock_items_fit.idata.posterior_predictive["item_counts_rep"]
+    obs = np.asarray(mock_items_fit.meta["observed_item_counts"])
     assert rep.shape[2:] == (10, 7)
     # each draw replicates exactly the observed number of scores per item
     assert np.all(rep.sum("category").to_numpy() == obs.sum(1)[None, None, :])
 
 
-def test_plot_ppc_dispatches_to_rootogram(small_fit, tmp_path):
-    path = tmp_path / "items_ppc.png"
-    small_fit.plot_ppc(path)
-    assert path.stat().st_size > 1000
+def test_prob_by_item(mock_items_fit):
+    p = mock_items_fit.prob("effect", "<", 0)
+    assert isinstance(p, pd.Series) and len(p) == 10 and p.between(0, 1).all()
+    assert 0 <= mock_items_fit.prob("effect", "<", 0, item="apparent_sadness") <= 1
+    ce = mock_items_fit.conditional_effect("msm", values=(8, 10))
+    assert set(ce["msm"]) == {8, 10} and len(ce) == 20
 
 
+@pytest.mark.integration
 def test_unobserved_category_samples_cleanly():
     trial = bk.simulate("pooled_rct", seed=5, n_patients=30)
     f = trial.frame.copy()
@@ -123,7 +83,7 @@ def test_trial_without_items_is_an_error():
     f = trial.frame.drop(columns=[f"madrs_{i}" for i in range(1, 11)])
     t2 = bk.read_trial(f)
     with pytest.raises(BayesKetError, match="madrs_1"):
-        bk.fit("items", t2, **TINY)
+        bk.Analysis("items", t2)
 
 
 def test_bad_options():
@@ -134,7 +94,7 @@ def test_bad_options():
     with pytest.raises(BayesKetError, match="time"):
         fam.design(trial, card, time="quadratic")
     with pytest.raises(BayesKetError, match="priors="):
-        bk.fit("items", trial, priors={"effect_sigma": 1.0}, **TINY)
+        bk.Analysis("items", trial, priors={"effect_sigma": 1.0})
     with pytest.raises(BayesKetError, match="total"):
         fam.design(trial, card, outcome="madrs_total")
 
@@ -172,9 +132,7 @@ def test_recovery_pooled_rct():
         warnings.simplefilter("ignore")
         fit = bk.fit("items", trial, effect_by_day=True, patient_change=True, draws=400, tune=500, chains=2,
                      seed=4, progressbar=False)
-    from bayes_ket.calibration import item_effect_recovery
-
-    e = item_effect_recovery(fit, trial.truth)
+    e = fam.item_effect_recovery(fit, trial.truth)
     s = fit.summary()
     assert len(e) == 50  # 10 items x 5 post-baseline days
     assert np.corrcoef(e["mean"], e["truth"])[0, 1] > 0.85
@@ -187,12 +145,11 @@ def test_recovery_pooled_rct():
 @pytest.mark.slow
 def test_items_calibration_bounded():
     """The calibration harness on the items model's own generative form (benchmarks: 100 trials)."""
-    from bayes_ket.calibration import coverage, items_trial, summarise_coverage
+    from bayes_ket.calibration import coverage, summarise_coverage
 
-    table = coverage("items", items_trial, replications=12, ci_prob=0.9, seed=5,
+    table = coverage("items", replications=12, ci_prob=0.9, seed=5,
                      fit_options={"draws": 300, "tune": 300, "chains": 2})
-    cov = summarise_coverage(table).set_index("quantity")["coverage"]
-    # 120 intervals each (12 trials x 10 items); a biased or mis-scaled model falls far outside
-    assert 0.78 <= cov["effect"] <= 1.0
-    assert 0.78 <= cov["moderation"] <= 1.0
+    cov = summarise_coverage(table).set_index("quantity")
+    # 120 intervals each (12 trials x 10 items): two-sided, 3 clustered standard errors
+    assert cov.loc["effect", "ok"] and cov.loc["moderation", "ok"], cov
     assert (table["divergences"] == 0).mean() >= 0.8

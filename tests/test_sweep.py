@@ -1,17 +1,17 @@
-"""bk.sweep: compile once, resume after interruption, PSIS reweighting vs refits, Dask, figure."""
+"""bk.sweep: compile once, resume after interruption, PSIS reweighting vs refits, a loaded fit as
+base, Dask, figure."""
 
-import sys
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import bayes_ket as bk
 from bayes_ket.errors import BayesKetError
-from bayes_ket.plots_sweep import plot_sweep
-from bayes_ket.sweep import expand_grid, setting_seed, sweep
-
-sweep_mod = sys.modules["bayes_ket.sweep"]  # bk.sweep is the function; this is its module
+from bayes_ket.plots import plot_sweep
+from bayes_ket.sweeps import clear_analyses, expand_grid, setting_seed, sweep
+from bayes_ket.sweeps.execute import ANALYSES, AnalysisCache
 
 SMALL = {"draws": 200, "tune": 200, "chains": 2, "seed": 3, "progressbar": False}
 
@@ -34,13 +34,27 @@ def test_grid_forms_and_seeds():
     assert s1 == setting_seed(7, {"b": 2.0, "a": 3.0}, base) != setting_seed(8, {"a": 3.0, "b": 2.0}, base)
 
 
+def test_analysis_cache_is_bounded_and_clearable():
+    cache = AnalysisCache(maxsize=2)
+    built = []
+    for key in ("a", "b", "a", "c"):
+        cache.get(key, lambda k=key: built.append(k) or k)
+    assert built == ["a", "b", "c"] and len(cache) == 2  # "b" (least recently used) was dropped
+    cache.get("b", lambda: built.append("b") or "b")
+    assert built[-1] == "b"
+    cache.clear()
+    assert len(cache) == 0
+
+
 def test_unknown_prior_name_is_refused(pooled_trial):
     with pytest.raises(BayesKetError, match="moderation_sigma"):
         sweep("trajectory", pooled_trial, {"moderation_sd": [1.0]}, **SMALL)
 
 
+@pytest.mark.integration
 def test_refit_compiles_once_and_resumes_after_interruption(pooled_trial, tmp_path):
-    sweep_mod._ANALYSES.clear()  # a fresh Analysis: its sampler must compile exactly once
+    clear_analyses()  # a fresh Analysis: its sampler must compile exactly once
+    assert len(ANALYSES) == 0
     grid = {"moderation_sigma": [3.0, 6.0, 12.0]}
     full = sweep("trajectory", pooled_trial, grid, out=tmp_path / "full", method="refit", **SMALL)
     assert full.attrs["compilations"] == 1
@@ -70,6 +84,7 @@ def test_refit_compiles_once_and_resumes_after_interruption(pooled_trial, tmp_pa
     pd.testing.assert_frame_equal(again, full)
 
 
+@pytest.mark.integration
 def test_auto_reweights_close_settings_and_refits_far_ones(pooled_trial, tmp_path):
     base = 6.0  # moderation_sigma default: 0.1 x range 60
     grid = {"moderation_sigma": [base, base * 1.25, base * 0.02]}
@@ -96,6 +111,27 @@ def test_auto_reweights_close_settings_and_refits_far_ones(pooled_trial, tmp_pat
     assert len(fig.axes) == 2
 
 
+@pytest.mark.integration
+def test_sweep_based_on_a_loaded_fit(pooled_trial, tmp_path):
+    """bk.sweep(fit, grid=...): the fit (here read back from disk) is the base; its draws are reweighted."""
+    fit = bk.fit("trajectory", pooled_trial, **SMALL)
+    fit.save(tmp_path / "fit.nc")
+    loaded = bk.load_fit(tmp_path / "fit.nc")
+    base = fit.priors["moderation_sigma"]
+    table = sweep(loaded, grid={"moderation_sigma": [base, base * 1.2]})
+    per = table.drop_duplicates("setting").set_index("setting")
+    assert list(per["method"]) == ["base", "reweighted"]
+    assert table.attrs["fitted"] == 0  # nothing sampled: the loaded draws answer both settings
+    direct = sweep(fit, grid={"moderation_sigma": [base, base * 1.2]})
+    pd.testing.assert_frame_equal(table, direct)
+    base_rows = table[table["setting"] == 0].reset_index(drop=True)
+    from bayes_ket.results import summary_table
+
+    s = summary_table(fit)
+    np.testing.assert_allclose(base_rows["mean"], s["mean"])
+
+
+@pytest.mark.integration
 def test_dask_local_cluster(pooled_trial):
     distributed = pytest.importorskip("dask.distributed")
     grid = {"moderation_sigma": [3.0, 6.0]}

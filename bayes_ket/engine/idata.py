@@ -1,11 +1,23 @@
-"""Raw JAX draws -> arviz.InferenceData (posterior, sample_stats, log_likelihood, log_prior)."""
+"""Raw JAX draws -> arviz.InferenceData.
+
+Groups: posterior (constrained free RVs and deterministics), sample_stats (per draw:
+diverging, energy, n_steps, tree_depth, acceptance_rate, step_size, lp),
+warmup_sample_stats (n_steps per warm-up iteration: the gradients warm-up cost),
+log_likelihood (pointwise, for observed RVs), log_prior (per free RV, no Jacobian),
+observed_data, and unconstrained_posterior (the sampler's own coordinates, one
+variable per value variable: prior reweighting in ``bk.sweep`` needs them, also on a
+fit loaded from disk).
+"""
 
 from __future__ import annotations
 
 import arviz as az
 import numpy as np
+import xarray as xr
 
 from .jax_nuts import CompiledModel
+
+UNCONSTRAINED = "unconstrained_posterior"
 
 
 def to_inference_data(cm: CompiledModel, raw: dict, data: dict | None = None) -> az.InferenceData:
@@ -29,7 +41,7 @@ def to_inference_data(cm: CompiledModel, raw: dict, data: dict | None = None) ->
         return current.get(var.name, data.get(var.name, var.get_value() if hasattr(var, "get_value") else var.data))
 
     observed = {rv.name: np.asarray(observed_value(rv)) for rv in model.observed_RVs}
-    stats = {k: np.asarray(v) for k, v in raw["stats"].items()}
+    stats = {k: np.asarray(v) for k, v in raw["stats"].items() if k != "warmup_steps"}
     idata = az.from_dict(
         posterior=posterior,
         sample_stats=stats,
@@ -40,5 +52,26 @@ def to_inference_data(cm: CompiledModel, raw: dict, data: dict | None = None) ->
     )
     # ArviZ 0.23's from_dict drops log_prior= silently: add the group explicitly.
     idata.add_groups(log_prior=logprior, coords=coords, dims={name: [] for name in logprior})
+    warm = np.asarray(raw["stats"].get("warmup_steps", np.zeros((values[0].shape[0], 0))))
+    idata.add_groups(warmup_sample_stats=xr.Dataset({"n_steps": (("chain", "draw"), warm)}))
+    idata.add_groups({UNCONSTRAINED: unconstrained_dataset(cm.value_names, values)})
     return idata
 
+
+def unconstrained_dataset(names: list[str], values: list[np.ndarray]) -> xr.Dataset:
+    """The sampler's unconstrained draws, one variable per value variable (own dim names)."""
+    out = {}
+    for name, v in zip(names, values):
+        v = np.asarray(v)
+        out[name] = (("chain", "draw", *[f"{name}_dim_{i}" for i in range(v.ndim - 2)]), v)
+    return xr.Dataset(out)
+
+
+def unconstrained_values(idata, names: list[str]) -> list[np.ndarray] | None:
+    """The unconstrained draws in ``names`` order, or None when the fit does not carry them."""
+    if UNCONSTRAINED not in idata.groups():
+        return None
+    group = idata[UNCONSTRAINED]
+    if any(n not in group for n in names):
+        return None
+    return [group[n].transpose("chain", "draw", ...).to_numpy() for n in names]

@@ -12,7 +12,12 @@ is ours.
 
 from __future__ import annotations
 
+import atexit
 import math
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +32,35 @@ from pytensor.graph.replace import clone_replace
 
 #: number of times a sampler function was traced (compiled) in this process
 COMPILATIONS = {"count": 0}
+_STATE = {"sources": None, "device_warned": False}
+
+
+@contextmanager
+def _generated_sources():
+    """PyTensor's JAX linker writes the source of each generated function to a file in the
+    system temp folder and keeps it (about 1,200 after one test run). Send them to one
+    folder of this process instead, removed when the process exits."""
+    if _STATE["sources"] is None:
+        _STATE["sources"] = tempfile.mkdtemp(prefix="bayes_ket_jax_")
+        atexit.register(shutil.rmtree, _STATE["sources"], ignore_errors=True)
+    old, tempfile.tempdir = tempfile.tempdir, _STATE["sources"]
+    try:
+        yield
+    finally:
+        tempfile.tempdir = old
+
+
+def _warn_if_chains_serial(chains: int, n_devices: int) -> None:
+    """Once per process: JAX was imported before bayes_ket (so our one-device-per-core flag
+    came too late) and chains that could run in parallel will run one after another."""
+    want = min(chains, os.cpu_count() or 1)
+    if n_devices < want and not _STATE["device_warned"]:
+        from ..errors import warn
+
+        _STATE["device_warned"] = True
+        warn(f"JAX sees {n_devices} CPU device(s) for {chains} chains on {os.cpu_count()} cores: chains will run "
+             "one after another. Fix: import bayes_ket before jax (or set XLA_FLAGS="
+             f"--xla_force_host_platform_device_count={os.cpu_count()} before Python starts).")
 
 
 def _jax():
@@ -124,21 +158,86 @@ class CompiledModel:
             out = jax.tree_util.tree_map(lambda a: np.asarray(a).reshape((chains,) + a.shape[2:]), out)
         return out
 
+    def mock_sample(self, *, draws, chains, seed, tune=0, **_) -> dict:
+        """Draws without NUTS, for fast tests of everything downstream of the sampler: the
+        initial point jittered by N(0, 0.3) on the unconstrained scale, with zeroed sampler
+        statistics (0 divergences, 1 leapfrog step). Not a posterior."""
+        rng = np.random.default_rng(seed)
+        point = self.model.initial_point()
+        values = [np.asarray(point[n])[None, None] + 0.3 * rng.standard_normal((chains, draws) + np.shape(point[n]))
+                  for n in self.value_names]
+        zeros = np.zeros((chains, draws))
+        stats = {"diverging": zeros.astype(bool), "energy": rng.standard_normal((chains, draws)),
+                 "n_steps": np.ones((chains, draws), int), "acceptance_rate": np.full((chains, draws), 0.9),
+                 "step_size": np.full((chains, draws), 0.5), "lp": zeros, "tree_depth": np.ones((chains, draws)),
+                 "warmup_steps": np.ones((chains, max(tune, 1)), int)}
+        return {"values": values, "stats": stats}
+
     # ---- post-processing ---------------------------------------------------
     def apply(self, fn, values: list[np.ndarray], data=None, batch: int = 500) -> list[np.ndarray]:
-        """Evaluate a compiled function on every (chain, draw) of unconstrained values."""
+        """Evaluate a compiled function on every (chain, draw) of unconstrained values.
+
+        Batches of ``batch`` draws (the last one padded, so one shape is compiled)."""
         jax = _jax()
         data_values = self.data_values(data)
         chains, draws = values[0].shape[:2]
-        flat = [v.reshape((chains * draws,) + v.shape[2:]) for v in values]
+        n = chains * draws
+        batch = min(batch, n)
+        flat = [v.reshape((n,) + v.shape[2:]) for v in values]
         if id(fn) not in self._vmapped:
             self._vmapped[id(fn)] = jax.jit(jax.vmap(lambda vals, data: fn(*vals, *data), in_axes=(0, None)))
         vfn = self._vmapped[id(fn)]
         pieces = []
-        for start in range(0, chains * draws, batch):
-            pieces.append(vfn([f[start:start + batch] for f in flat], data_values))
-        outs = [np.concatenate([np.asarray(p[i]) for p in pieces]) for i in range(len(pieces[0]))]
+        for start in range(0, n, batch):
+            part = [f[start:start + batch] for f in flat]
+            short = batch - len(part[0])
+            if short:
+                part = [np.concatenate([p, np.repeat(p[-1:], short, axis=0)]) for p in part]
+            out = vfn(part, data_values)
+            pieces.append([np.asarray(o)[: batch - short] for o in out])
+        outs = [np.concatenate([p[i] for p in pieces]) for i in range(len(pieces[0]))]
         return [o.reshape((chains, draws) + o.shape[1:]) for o in outs]
+
+
+class Extras:
+    """A fit's extra expressions (compiled functions of the draws), evaluated chunk by chunk.
+
+    Families read per-row arrays (means on observed rows, on a prediction grid) through
+    ``chunks`` so post-processing never holds them for all draws at once; small arrays
+    (per patient) can be taken whole with ``full``. Draws are flattened chain-major:
+    flat index = chain * n_draws + draw.
+    """
+
+    def __init__(self, cm: "CompiledModel", values: list[np.ndarray], data=None, chunk: int = 200):
+        self.cm, self.values, self.data, self.chunk = cm, values, data, chunk
+        self.shape = values[0].shape[:2]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.cm.extra_fns)
+
+    @property
+    def n_samples(self) -> int:
+        return int(np.prod(self.shape))
+
+    def chunks(self, names, size: int | None = None):
+        """Yield (slice of flat draws, {name: array (n in chunk, ...)})."""
+        size = size or self.chunk
+        flat = [v.reshape((self.n_samples,) + v.shape[2:]) for v in self.values]
+        for start in range(0, self.n_samples, size):
+            sl = slice(start, min(self.n_samples, start + size))
+            part = [f[sl][None] for f in flat]
+            yield sl, {n: self.cm.apply(self.cm.extra_fns[n], part, self.data)[0][0] for n in names}
+
+    def full(self, name) -> np.ndarray:
+        """(chain, draw, ...) array of one extra expression (for arrays that are small per draw)."""
+        return self.cm.apply(self.cm.extra_fns[name], self.values, self.data)[0]
+
+
+def flat_draws(da, sl=slice(None)) -> np.ndarray:
+    """(chain, draw, ...) DataArray -> (flat draws, ...) numpy array, rows ``sl``."""
+    a = np.asarray(da.transpose("chain", "draw", ...).to_numpy())
+    return a.reshape((-1,) + a.shape[2:])[sl]
 
 
 class _ProgressBar:
@@ -190,7 +289,8 @@ def compile_model(model: pm.Model, extra: dict | None = None) -> CompiledModel:
 
     def jaxify(outs):
         outs = clone_replace(outs, replace=symbolic)
-        return get_jaxified_graph(inputs=[*value_vars, *symbolic.values()], outputs=outs)
+        with _generated_sources():
+            return get_jaxified_graph(inputs=[*value_vars, *symbolic.values()], outputs=outs)
 
     point = model.initial_point()
     return CompiledModel(
@@ -217,6 +317,7 @@ def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_tr
     from numpyro.infer.hmc import hmc
 
     n_dev = math.gcd(chains, jax.local_device_count())
+    _warn_if_chains_serial(chains, jax.local_device_count())
     logp_fn = cm.logp_fn
     every = max(1, (tune + draws) // 50)
 
@@ -243,7 +344,8 @@ def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_tr
 
         def warm(state, i):
             tick(i)
-            return sample_kernel(state, model_args=tuple(data)), None
+            state = sample_kernel(state, model_args=tuple(data))
+            return state, state.num_steps
 
         def step(state, i):
             tick(i + tune)
@@ -252,9 +354,9 @@ def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_tr
                      state.adapt_state.step_size, state.potential_energy)
             return state, ([state.z[n] for n in names], stats)
 
-        state, _ = jax.lax.scan(warm, state, jnp.arange(tune))
+        state, warm_steps = jax.lax.scan(warm, state, jnp.arange(tune))
         _, (z, stats) = jax.lax.scan(step, state, jnp.arange(draws))
-        return z, stats
+        return z, (*stats, warm_steps)
 
     def device_chains(keys, inits, data):
         COMPILATIONS["count"] += 1  # runs once per trace, i.e. per compilation
@@ -264,7 +366,7 @@ def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_tr
 
     def runner(keys, inits, data):
         z, stats = run(keys, inits, data)
-        names = ("diverging", "energy", "n_steps", "acceptance_rate", "step_size", "lp")
+        names = ("diverging", "energy", "n_steps", "acceptance_rate", "step_size", "lp", "warmup_steps")
         stats = dict(zip(names, stats))
         stats["lp"] = -stats["lp"]
         stats["tree_depth"] = jnp.floor(jnp.log2(stats["n_steps"])) + 1

@@ -15,8 +15,9 @@ over post-baseline visits, the default) or C(t) (``effect_by_day=True``).
 x_um: moderator m centred at its mean over patients (per one unit).
 
 Partial pooling over items:
-    e_k  ~ N(effect_mean, effect_sd)   centred (card effect_parameterization): each item's
-                                       effect is well informed; "noncentered": mean + sd z_k
+    e_k  ~ N(effect_mean, effect_sd)   centred (card setting effect_parameterization = "centered",
+                                       the default: each item's effect is well informed by the
+                                       data); "noncentered": e_k = effect_mean + effect_sd z_k
     g_km = moderation_mean_m + moderation_sd_m w_km,  w_km ~ N(0, 1): non-centred, the
            moderations are small and their pooling SD a funnel otherwise
 Priors (names as in ``fit.priors``; "per SD" scales are divided by the moderator's SD):
@@ -32,10 +33,18 @@ Priors (names as in ``fit.priors``; "per SD" scales are divided by the moderator
     study: fixed offsets ~ N(0, study_sigma) with 2 studies; random intercept (non-centred,
     sd_study ~ HalfNormal(sd_study_sigma)) with >= 3; period offsets ~ N(0, study_sigma).
 
-Likelihood: one vectorised log-cdf difference over all rows,
-log(F(a) - F(b)) = log F(a) + log(1 - F(b)) + log(1 - exp(b - a)) (logit, exact and
-stable), with a = c_k,y - eta, b = c_k,y-1 - eta; the end categories drop the term of
-their infinite cutpoint (data masks, so gradients stay finite).
+Likelihood (``_log_interval_prob``): log P(Y = y) = log(F(a) - F(b)) with a = c_k,y - eta and
+b = c_k,y-1 - eta (c_k,-1 = -inf, c_k,6 = +inf), on a dense visit x item grid. Intervals in
+the upper half (a + b > 0) are reflected, F(a) - F(b) = F(-b) - F(-a), so both cdfs are
+evaluated below 1/2 and the difference does not cancel; infinite ends give F = 0 or 1 with
+zero gradient. It stays finite where PyMC's OrderedLogistic (a plain cdf difference)
+underflows to -inf at extreme linear predictors.
+
+Summary quantities: effect, moderation (log-odds, per item [x day]), effect_points (the
+same contrast in expected item points), effect_mean / effect_sd, moderation_mean /
+moderation_sd, mean_trajectory (expected MADRS total per day and arm, exact: the sum over
+items of E[Y] = sum_j F(eta - c_j), averaged over the trial's units), sd_patient_intercept
+[, sd_patient_item, sd_patient_change].
 """
 
 from __future__ import annotations
@@ -49,11 +58,12 @@ import pytensor.tensor as pt
 
 from ..data.schema import ARM_NAMES, ITEM_RANGE, MADRS_ITEM_COLUMNS
 from ..data.trial import TrialData
+from ..engine.jax_nuts import flat_draws
 from ..errors import BayesKetError
 from ..scales import MADRS_ITEMS
-from .common import Exclusions, build_units, resolve_priors
-from .common import study_level as choose_study_level
-from .trajectory import TIME_BASES, time_basis
+from . import design as shared
+from .base import Family, Quantity
+from .design import time_basis
 
 LINKS = ("logit", "probit")
 N_CAT = ITEM_RANGE[1] - ITEM_RANGE[0] + 1  # 7 categories 0..6
@@ -83,10 +93,10 @@ class ItemsDesign:
     mod_sd: np.ndarray
     span: float
     cutpoint_grid: np.ndarray
-    parameterization: str = "centered"
-    patient_change: bool = False
-    effect_parameterization: str = "noncentered"
-    exclusions: Exclusions = field(default_factory=Exclusions)
+    parameterization: str
+    patient_change: bool
+    effect_parameterization: str
+    exclusions: shared.Exclusions = field(default_factory=shared.Exclusions)
 
     @property
     def outcome(self) -> str:
@@ -154,16 +164,16 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
     parameterization: patient intercepts "centered" or "noncentered" (card default).
     """
     settings = card.settings
-    override_level = study_level
     if outcome not in (None, "items", "madrs_items"):
         raise BayesKetError(f"outcome={outcome!r}: the items model fits the MADRS items. Fix: leave outcome=None.")
     time = time or settings.get("time", "visit")
     link = link or settings.get("link", "logit")
-    effect_by_day = bool(settings.get("effect_by_day", False) if effect_by_day is None else effect_by_day)
-    patient_item = bool(settings.get("patient_item", False) if patient_item is None else patient_item)
-    patient_change = bool(settings.get("patient_change", False) if patient_change is None else patient_change)
-    if time not in TIME_BASES:
-        raise BayesKetError(f"time={time!r} is not a time basis. Fix: use one of {TIME_BASES}.")
+    option = lambda value, key: bool(settings.get(key, False) if value is None else value)  # noqa: E731
+    effect_by_day = option(effect_by_day, "effect_by_day")
+    patient_item = option(patient_item, "patient_item")
+    patient_change = option(patient_change, "patient_change")
+    if time not in shared.TIME_BASES:
+        raise BayesKetError(f"time={time!r} is not a time basis. Fix: use one of {shared.TIME_BASES}.")
     parameterization = parameterization or settings.get("patient_parameterization", "centered")
     if parameterization not in ("centered", "noncentered"):
         raise BayesKetError(f"parameterization={parameterization!r}. Fix: use 'centered' or 'noncentered'.")
@@ -177,14 +187,7 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
             f"this trial has no observed values in {absent}. Fix: supply the item scores (read_trial columns=), "
             "or fit the total with model='trajectory'."
         )
-    if moderators is None:
-        moderators = ["msm"] if "msm" in frame and frame["msm"].notna().any() else []
-    moderators = [moderators] if isinstance(moderators, str) else list(moderators)
-    for m in moderators:
-        if m not in frame:
-            raise BayesKetError(f"Moderator column {m!r} is not in the trial. Fix: choose from {trial.moderators}.")
-        if not pd.api.types.is_numeric_dtype(frame[m]):
-            raise BayesKetError(f"Moderator column {m!r} is not numeric. Fix: code it as numbers (e.g. 0/1).")
+    moderators = shared.moderator_request(trial, moderators)
     items = frame[list(MADRS_ITEM_COLUMNS)]
     vals = items.to_numpy(float)
     bad = np.isfinite(vals) & ((vals < ITEM_RANGE[0]) | (vals > ITEM_RANGE[1]) | (vals != np.round(vals)))
@@ -195,44 +198,21 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
             f"(patient {frame['patient'].iloc[r]}). Fix: correct or blank those scores."
         )
 
-    excl = Exclusions()
-    visits = frame.copy()
-    visits = excl.drop(visits, items.loc[visits.index].isna().all(axis=1), "all MADRS items missing")
-    for m in moderators:
-        visits = excl.drop(visits, visits[m].isna(), f"moderator {m} missing")
+    excl = shared.Exclusions()
+    visits = excl.drop(frame.copy(), items.isna().all(axis=1), "all MADRS items missing")
+    visits = shared.drop_missing_moderators(visits, moderators, excl)
     if post_baseline_only:
         visits = excl.drop(visits, visits["day"] <= 0, "baseline (post_baseline_only)")
     if visits.empty:
         raise BayesKetError(f"No rows left to fit: {excl.summary()}. Fix: check the item columns and moderators.")
-
-    has_arm = "arm" in visits and visits["arm"].nunique() > 1
-    if "period" not in visits:
-        visits["period"] = 1
-    visits["period"] = visits["period"].fillna(1).astype(int)
-    if "study" not in visits:
-        visits["study"] = "all"
-
-    model_days = np.sort(visits["day"].unique().astype(float))
-    if time == "visit" and len(model_days) > settings.get("max_visit_days", 30):
-        raise BayesKetError(
-            f"Column 'day' has {len(model_days)} distinct values: too many for time='visit'. "
-            "Fix: round days to scheduled visits, or use time='log' or time='linear'."
-        )
+    has_arm = shared.two_arms(visits)
+    visits = shared.with_ids(visits)
+    model_days, summary_days = shared.visit_days(visits, time, settings)
     if not (model_days > 0).any():
         raise BayesKetError("The trial has no post-baseline visits: nothing to model over time. Fix: add them.")
-    max_days = settings.get("max_summary_days", 12)
-    if time == "visit" or len(model_days) <= max_days:
-        summary_days = model_days
-    else:
-        grid = np.asarray(settings.get("grid_days", [0, 1, 7, 14, 28]), float)
-        summary_days = grid[(grid >= model_days.min()) & (grid <= model_days.max())]
-
-    visits, units, patients, studies, mod_ref, mod_sd = build_units(visits, moderators, has_arm)
-    level = choose_study_level(len(studies), settings.get("min_studies_random", 3))
-    if override_level is not None:
-        if override_level not in ("none", "fixed", "random"):
-            raise BayesKetError(f"study_level={override_level!r}. Fix: use 'none', 'fixed' or 'random'.")
-        level = override_level if len(studies) > 1 else "none"
+    units = shared.build_units(visits, moderators, has_arm)
+    visits = units.rows
+    level = shared.study_level(len(units.studies), settings, study_level)
 
     long = visits[["unit_idx", "day", *MADRS_ITEM_COLUMNS]].melt(
         id_vars=["unit_idx", "day"], value_vars=list(MADRS_ITEM_COLUMNS), var_name="column", value_name="score")
@@ -241,7 +221,6 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
     long["score"] = long["score"].astype(int)
     long = long.sort_values(["unit_idx", "day", "item_idx"]).reset_index(drop=True)
 
-    s_all = model_days if time == "linear" else np.log1p(model_days)
     grid = np.asarray(settings.get("cutpoint_grid", np.linspace(-2.5, 2.5, N_CUT)), float)
     if grid.shape != (N_CUT,) or np.any(np.diff(grid) <= 0):
         raise BayesKetError(f"Card setting cutpoint_grid must be {N_CUT} increasing numbers, got {grid.tolist()}.")
@@ -249,17 +228,17 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
         time=time, link=link, effect_by_day=effect_by_day, patient_item=patient_item,
         patient_change=patient_change, moderators=moderators,
         has_arm=has_arm, study_level=level, model_days=model_days, summary_days=summary_days, rows=long,
-        visits=visits, units=units, patients=patients, studies=studies,
-        n_periods=int(units["period_idx"].max()) + 1, mod_ref=mod_ref, mod_sd=mod_sd,
-        span=float(s_all.max() - s_all.min()) or 1.0, cutpoint_grid=grid, exclusions=excl,
+        visits=visits, units=units.units, patients=units.patients, studies=units.studies,
+        n_periods=units.n_periods, mod_ref=units.reference, mod_sd=units.sd,
+        span=shared.slope_span(time, model_days), cutpoint_grid=grid, exclusions=excl,
         parameterization=parameterization,
-        effect_parameterization=settings.get("effect_parameterization", "noncentered"),
+        effect_parameterization=settings.get("effect_parameterization", "centered"),
     )
 
 
 def priors(card, d: ItemsDesign, overrides: dict | None = None) -> dict:
     """Card defaults (log-odds scale, used as is), then overrides."""
-    return resolve_priors(card, 1.0, d.span, overrides)
+    return shared.resolve_priors(card, 1.0, d.span, overrides)
 
 
 # ---- link functions -------------------------------------------------------------
@@ -485,14 +464,16 @@ def _sample_scores(eta, cut, link, rng):
     return (c < latent[..., None]).sum(-1)
 
 
-def derive(d: ItemsDesign, idata, extras: dict, rng, chunk: int = 100) -> None:
-    """effect_points into the posterior; replicated MADRS totals and item counts into posterior_predictive.
+def derive(d: ItemsDesign, idata, extras, rng, chunk: int = 100) -> None:
+    """effect_points and mean_trajectory into the posterior; replicated item counts into
+    posterior_predictive. Computed chunk by chunk of draws.
 
     effect_points: E[item score | ketamine] - E[item score | control] for each of the
     trial's units at each post-baseline summary day (moderators at reference),
-    averaged over units (and days unless effect_by_day). mean_trajectory: replicated
-    item scores of every unit at every summary day under each arm, summed over items,
-    averaged over units. item_counts_rep: replicated category counts per item on the
+    averaged over units (and days unless effect_by_day). mean_trajectory: the expected
+    MADRS total, sum over items of E[Y] = sum_j F(eta - c_j), of every unit at every
+    summary day under each arm (its own moderators), averaged over units: exact, not an
+    average of replicates. item_counts_rep: replicated category counts per item on the
     observed rows (for the rootogram).
     """
     import xarray as xr
@@ -500,8 +481,8 @@ def derive(d: ItemsDesign, idata, extras: dict, rng, chunk: int = 100) -> None:
     post = idata.posterior
     n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
     S = n_chain * n_draw
-    cut_all = post["cutpoints"].to_numpy().reshape(S, len(MADRS_ITEMS), N_CUT)
-    flat = {k: post[k].to_numpy().reshape((S,) + post[k].shape[2:]) for k in _ETA_VARS if k in post}
+    cut_all = flat_draws(post["cutpoints"])
+    flat = {k: flat_draws(post[k]) for k in _ETA_VARS if k in post}
     ua = d.unit_arrays()
     arm_u = ua["arm"]
     post_mask = d.summary_days > 0
@@ -519,13 +500,11 @@ def derive(d: ItemsDesign, idata, extras: dict, rng, chunk: int = 100) -> None:
             e_k = _expected_score(base[:, :, post_mask] + shift[:, :, post_mask], cut, d.link)
             diff = (e_k - e_c).mean(axis=1)  # (s, day_post, K)
             eff_pts.append(diff if d.effect_by_day else diff.mean(axis=1))
-            arms = []
-            for a in (1.0, 0.0):
-                eta = base + (a * (shift + (mod if mod is not None else 0.0)) if a else 0.0)
-                arms.append(_sample_scores(eta, cut, d.link, rng).sum(-1).mean(axis=1))  # (s, D)
-            traj.append(np.stack(arms, axis=-1))
+            ketamine = base + shift + (mod if mod is not None else 0.0)
+            traj.append(np.stack([_expected_score(eta, cut, d.link).sum(-1).mean(axis=1)
+                                  for eta in (ketamine, base)], axis=-1))  # (s, D, arm)
         else:
-            traj.append(_sample_scores(base, cut, d.link, rng).sum(-1).mean(axis=1))
+            traj.append(_expected_score(base, cut, d.link).sum(-1).mean(axis=1))
         # replicated item scores on the observed rows (model days), own arm
         bo, so, mo = _eta_parts(d, sub, d.model_days)
         eta_obs = bo[:, obs_unit, obs_day, obs_item]
@@ -541,12 +520,12 @@ def derive(d: ItemsDesign, idata, extras: dict, rng, chunk: int = 100) -> None:
         idata.posterior["effect_points"] = xr.DataArray(ep, dims=dims, coords={
             k: idata.posterior[k] for k in dims[2:]})
     tr = np.concatenate(traj).reshape(shape + traj[0].shape[1:])
-    data = {"mean_trajectory": ((("chain", "draw", "day", "arm") if d.has_arm else ("chain", "draw", "day")), tr),
-            "item_counts_rep": (("chain", "draw", "item", "category"),
+    traj_dims = ("chain", "draw", "day", "arm") if d.has_arm else ("chain", "draw", "day")
+    traj_coords = {"day": d.summary_days} | ({"arm": [ARM_NAMES[1], ARM_NAMES[0]]} if d.has_arm else {})
+    idata.posterior["mean_trajectory"] = xr.DataArray(tr, dims=traj_dims, coords=traj_coords)
+    data = {"item_counts_rep": (("chain", "draw", "item", "category"),
                                 np.concatenate(counts).reshape(shape + (len(MADRS_ITEMS), N_CAT)))}
-    coords = {"day": d.summary_days, "item": list(MADRS_ITEMS), "category": np.arange(N_CAT)}
-    if d.has_arm:
-        coords["arm"] = [ARM_NAMES[1], ARM_NAMES[0]]
+    coords = {"item": list(MADRS_ITEMS), "category": np.arange(N_CAT)}
     idata.add_groups(posterior_predictive=xr.Dataset(data, coords=coords))
 
 
@@ -578,39 +557,181 @@ def observed_visit_means(d: ItemsDesign) -> pd.DataFrame:
 
 def describe(d: ItemsDesign) -> dict:
     """Metadata kept with the fit: enough to summarise and plot without the model."""
-    quantities = ["sd_patient_intercept"]
-    if d.patient_item:
-        quantities.append("sd_patient_item")
-    if d.patient_change:
-        quantities.append("sd_patient_change")
-    if d.has_arm:
-        q = ["effect", "effect_points", "effect_mean", "effect_sd"]
-        if d.moderators:
-            q += ["moderation", "moderation_mean", "moderation_sd"]
-        quantities[:0] = q
     return {
-        "family": "items",
         "outcome": "madrs_items",
         "time": d.time,
         "link": d.link,
         "effect_by_day": d.effect_by_day,
         "patient_item": d.patient_item,
         "patient_change": d.patient_change,
+        "parameterization": d.parameterization,
         "moderators": d.moderators,
         "moderator_reference": dict(zip(d.moderators, d.mod_ref.tolist())),
+        "moderator_range": {m: [float(d.units[m].min()), float(d.units[m].max())] for m in d.moderators},
         "has_arm": d.has_arm,
         "study_level": d.study_level,
         "n_studies": len(d.studies),
         "n_patients": len(d.patients),
         "rows_used": len(d.rows),
         "visits_used": len(d.visits),
-        "rows_excluded": d.exclusions.table().to_dict("records"),
-        "quantities": quantities,
-        "predictive_quantities": ["mean_trajectory"],
-        "population_vars": ["cutpoints", "trajectory_coef", "moderator_coef", "effect_mean", "effect_sd",
-                            "moderation_mean", "moderation_sd", "sd_patient_intercept", "sd_patient_item",
-                            "sd_patient_change",
-                            "sd_study", "study_offset", "period_offset"],
         "observed_item_counts": observed_counts(d),
         "observed_visit_means": observed_visit_means(d).to_dict("records"),
+        **shared.excluded_meta(d.exclusions),
     }
+
+
+def quantities(d: ItemsDesign) -> list[Quantity]:
+    q = [Quantity("sd_patient_intercept")]
+    if d.patient_item:
+        q.append(Quantity("sd_patient_item"))
+    if d.patient_change:
+        q.append(Quantity("sd_patient_change"))
+    if d.has_arm:
+        head = ["effect", "effect_points", "effect_mean", "effect_sd"]
+        if d.moderators:
+            head += ["moderation", "moderation_mean", "moderation_sd"]
+        q[:0] = [Quantity(n) for n in head]
+    return q + [Quantity("mean_trajectory")]
+
+
+def item_effect_recovery(fit, truth: dict, ci_prob=0.9) -> pd.DataFrame:
+    """Per item x day ``effect`` of an items fit (effect_by_day=True) against a simulator's
+    ``truth["item_effect_by_day"]`` (day -> item -> log-odds): mean, interval, truth, covered."""
+    from ..results import summary_table
+
+    s = summary_table(fit, ci_prob=ci_prob, quantities=["effect"])
+    by_day = truth["item_effect_by_day"]
+    e = s[s.quantity == "effect"].copy()
+    e["truth"] = [by_day[float(d)][i] for d, i in zip(e["day"], e["item"])]
+    e["covered"] = (e["lower"] <= e["truth"]) & (e["truth"] <= e["upper"])
+    return e
+
+
+#: items_trial's fixed truth (log-odds): item effects and per-MSM-point moderations, scale order
+ITEMS_TRUTH = {
+    "effect": np.array([-1.2, -1.0, -0.9, -0.3, -0.2, -0.3, -0.9, -1.0, -0.8, -1.0]),
+    "moderation": np.array([0.10, 0.0, 0.08, 0.0, 0.0, 0.02, 0.0, 0.0, 0.03, -0.02]),
+}
+
+
+class ItemsFamily(Family):
+    """The 10 MADRS items as ordinal outcomes (see the module docstring)."""
+
+    name = "items"
+    coordinate_columns = ("day", "arm", "item", "moderator")
+    dim_names = {"day_post": "day"}
+
+    def design(self, trial, card, outcome=None, moderators=None, time=None, **options):
+        return design(trial, card, outcome=outcome, moderators=moderators, time=time, **options)
+
+    def priors(self, card, d, overrides=None):
+        return priors(card, d, overrides)
+
+    def build_model(self, d, priors):
+        return build_model(d, priors)
+
+    def derive(self, d, idata, extras, rng):
+        derive(d, idata, extras, rng)
+
+    def describe(self, d):
+        return describe(d)
+
+    def quantities(self, d):
+        return quantities(d)
+
+    def figures(self) -> dict:
+        from ..plots.items import plot_item_forest, plot_item_ppc
+
+        return {"ppc": plot_item_ppc, "forest": plot_item_forest}
+
+    def offset_priors(self, model) -> list[str]:
+        """Per-patient terms, plus ``patient_level``: the mean of the patient intercepts, the other
+        half of their prior (b = patient_level + patient_deviation)."""
+        extra = ["patient_level"] if "patient_level" in model.named_vars else []
+        return super().offset_priors(model) + extra
+
+    def prior_draws(self, model, n: int, rng) -> list[dict]:
+        """Forward draws, with the cutpoints drawn from their actual prior: independent normals
+        around the grid restricted to increasing order (the ordered transform's density), by
+        rejection per item; forward sampling alone would ignore the ordering."""
+        draws = super().prior_draws(model, n, rng)
+        hp = {v.name: v.get_value() for v in model.data_vars}
+        grid, sigma = np.asarray(hp["cutpoint_grid"]), float(hp["cutpoint_sigma"])
+        relative = "cutpoints_relative" in draws[0]
+        for theta in draws:
+            m = float(theta["patient_level"]) if relative else 0.0
+            cut = np.empty_like(grid)
+            for k in range(grid.shape[0]):
+                while True:
+                    c = rng.normal(grid[k] - m, sigma)
+                    if np.all(np.diff(c) > 0):
+                        cut[k] = c
+                        break
+            theta["cutpoints"] = cut + m
+            if relative:
+                theta["cutpoints_relative"] = cut
+        return draws
+
+    def simulate(self, d: ItemsDesign, params: dict, rng) -> TrialData:
+        """The design's visits with item scores drawn from the model given ``params``.
+
+        Population-level variables (cutpoints, trajectory_coef, moderator_coef, effect_coef,
+        moderation_coef, sd_patient_intercept [, sd_patient_item, sd_patient_change], the study
+        and period terms); patient terms are drawn from their prior.
+        """
+        P = len(d.patients)
+        g = {k: np.asarray(v, float)[None] for k, v in params.items()}  # one "draw"
+        sd_b = float(np.ravel(params["sd_patient_intercept"])[0])
+        g["patient_intercept"] = sd_b * rng.standard_normal((1, P))
+        if d.patient_item:
+            g["patient_item"] = float(np.ravel(params["sd_patient_item"])[0]) * rng.standard_normal((1, P, 10))
+        if d.patient_change:
+            g["patient_change"] = float(np.ravel(params["sd_patient_change"])[0]) * rng.standard_normal((1, P))
+        if d.study_level == "random":
+            g["study_z"] = rng.standard_normal((1, len(d.studies)))
+        unit = d.visits["unit_idx"].to_numpy()
+        day_idx = np.searchsorted(d.model_days, d.visits["day"].to_numpy(float))
+        base, shift, mod = _eta_parts(d, g, d.model_days)
+        eta = base[0, unit, day_idx]  # (visits, items)
+        if d.has_arm:
+            arm = d.unit_arrays()["arm"][unit][:, None]
+            eta = eta + arm * (shift[0, 0, day_idx] + (mod[0, unit, day_idx] if mod is not None else 0.0))
+        scores = _sample_scores(eta[None], g["cutpoints"], d.link, rng)[0]
+        frame = d.visits.drop(columns=["unit_idx"]).copy()
+        frame[list(MADRS_ITEM_COLUMNS)] = scores.astype(float)
+        frame["madrs_total"] = scores.sum(axis=1).astype(float)
+        return TrialData(frame, source=f"simulate:{self.name}")
+
+    def calibration_trial(self, rng, truth=None, n_patients=120, days=(0, 1, 7, 14)) -> TrialData:
+        """A trial from the items model's generative form (time="visit", one study, one moderator).
+
+        eta_ikt = b_i + alpha_t + beta x_i + arm_i 1[t > 0] (e_k + g_k x_i),  b_i ~ N(0, sd_patient)
+        P(Y_ikt <= j) = logistic(c_kj - eta_ikt), 6 ordered cutpoints per item.
+        Truth keyed like the summary: ("effect", item name), ("moderation", item name).
+        """
+        days = np.asarray(days, float)
+        t = {"effect": ITEMS_TRUTH["effect"], "moderation": ITEMS_TRUTH["moderation"],
+             "trajectory": np.linspace(-0.6, -1.0, int((days > 0).sum())), "moderator_effect": 0.05,
+             "sd_patient": 1.0,
+             "cutpoints": np.linspace(-2.0, 3.0, 6)[None, :] + np.linspace(-0.5, 0.5, 10)[:, None]} | (truth or {})
+        arm = np.arange(n_patients) % 2
+        msm = rng.integers(3, 16, n_patients).astype(float)
+        x = msm - msm.mean()
+        b = rng.normal(0.0, t["sd_patient"], n_patients)
+        alpha = np.concatenate([[0.0], t["trajectory"]])
+        post = (days > 0).astype(float)
+        eta = (b + t["moderator_effect"] * x)[:, None, None] + alpha[None, :, None]
+        eta = eta + (arm[:, None] * post[None, :])[:, :, None] * (t["effect"][None, None, :]
+                                                                 + x[:, None, None] * t["moderation"][None, None, :])
+        scores = _sample_scores(eta, np.asarray(t["cutpoints"])[None], "logit", rng)  # (patient, day, item)
+        frame = pd.DataFrame({"patient": np.repeat([f"P{i:03d}" for i in range(n_patients)], len(days)),
+                              "arm": np.repeat(arm, len(days)), "day": np.tile(days, n_patients),
+                              "msm": np.repeat(msm, len(days))})
+        for k in range(10):
+            frame[f"madrs_{k + 1}"] = scores[:, :, k].ravel().astype(float)
+        truth_keys = {("effect", name): float(v) for name, v in zip(MADRS_ITEMS, t["effect"])}
+        truth_keys |= {("moderation", name): float(v) for name, v in zip(MADRS_ITEMS, t["moderation"])}
+        return TrialData(frame, source=f"calibration:{self.name}", truth=truth_keys)
+
+
+FAMILY = ItemsFamily()

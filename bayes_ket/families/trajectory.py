@@ -6,12 +6,13 @@
 
 u is a unit (patient x period), p its patient. B is the mean basis, C the treatment
 basis (zero at baseline: the arms share the baseline mean), s the patient slope
-basis; see ``time_basis``. x_um is moderator m centred at its mean over patients.
+basis; see ``design.time_basis``. x_um is moderator m centred at its mean over patients.
 (b0, b1)_p ~ MvNormal(0, Sigma), Sigma = diag(tau) R diag(tau), R ~ LKJ(eta)
 (for 2 x 2: (r + 1)/2 ~ Beta(eta, eta)). Patient effects ("parameterization"): "marginal"
 (default) integrates them out exactly (``patient_marginal``) and draws them afterwards for the
 posterior-predictive quantities; "noncentered" / "centered" sample them with NUTS.
-Study level by the number of studies (``study_level``).
+Study level by the number of studies (``design.study_level``): random intercept and random
+treatment effect with >= 3, fixed intercepts with 2, none with 1; period_u a fixed shift.
 
 Priors (names as in ``fit.priors``):
     alpha_k ~ N(trajectory_mu * level_k, trajectory_sigma * w_k)
@@ -20,12 +21,18 @@ Priors (names as in ``fit.priors``):
     gamma_km ~ N(0, moderation_sigma * w_k / sd(x_m))
     tau ~ HalfNormal([sd_patient_intercept_sigma, sd_patient_slope_sigma]), R ~ LKJ(corr_patient_eta)
     sigma ~ HalfNormal(sigma_sigma)
-    random study: u_s ~ N(0, sd_study), v_s ~ N(0, sd_study_effect) (x arm x post-baseline),
+    random study: u_s = sd_study z_s, v_s = sd_study_effect z'_s (x arm x post-baseline),
                   sd_study ~ HalfNormal(sd_study_sigma), sd_study_effect ~ HalfNormal(sd_study_effect_sigma)
     fixed study / period offsets ~ N(0, study_sigma)
 w_k is 1 for a level column and 1 / span(s) for a slope column, so a prior SD is
 "over the observed time span". Every hyperparameter is a ``pm.Data``: a sweep
 changes it without recompiling.
+
+Summary quantities (at moderators' reference values, the mean over patients):
+effect (day), moderation (day, moderator), moderator_effect (day, moderator),
+mean_trajectory (day[, arm]), response_rate / remission_rate (day[, arm]: shares of the
+trial's own units in replicated data), response_difference and nnt_response (day),
+sd_patient_intercept, sd_patient_slope, corr_patient, sigma.
 """
 
 from __future__ import annotations
@@ -39,36 +46,18 @@ import pytensor.tensor as pt
 
 from ..data.schema import ARM_NAMES, TOTAL_RANGES
 from ..data.trial import TrialData
+from ..engine.jax_nuts import flat_draws
 from ..errors import BayesKetError
-from .common import Exclusions, build_units, resolve_priors, study_level
+from . import design as shared
+from .base import Family, Quantity
 
-TIME_BASES = ("visit", "linear", "log")
 #: patient effects: integrated out analytically (default), non-centred or centred draws
 PARAMETERIZATIONS = ("marginal", "noncentered", "centered")
 
 
-def time_basis(kind: str, days: np.ndarray, model_days: np.ndarray):
-    """Return (B, C, s, w_B, w_C) for ``days``.
-
-    B: mean basis rows, C: treatment basis rows (0 at baseline), s: slope basis,
-    w_B / w_C: prior-scale weights of their columns (1 level, 1/span slope).
-    """
-    days = np.asarray(days, dtype=float)
-    if kind == "visit":
-        B = (days[:, None] == model_days[None, :]).astype(float)
-        post = model_days > 0
-        C = B[:, post] if post.any() else B
-        s = np.log1p(days)
-        return B, C, s, np.ones(B.shape[1]), np.ones(C.shape[1])
-    t = days if kind == "linear" else np.log1p(days)
-    span = (model_days if kind == "linear" else np.log1p(model_days)).max() or 1.0
-    B = np.column_stack([np.ones_like(t), t])
-    return B, t[:, None], t, np.array([1.0, 1.0 / span]), np.array([1.0 / span])
-
-
 @dataclass
 class TrajectoryDesign:
-    """Everything the model needs from the data, as arrays (built by ``design``)."""
+    """Everything the model needs from the data, as arrays (built by ``TrajectoryFamily.design``)."""
 
     outcome: str
     time: str
@@ -88,7 +77,8 @@ class TrajectoryDesign:
     remission_threshold: float
     response_reduction: float
     parameterization: str
-    exclusions: Exclusions = field(default_factory=Exclusions)
+    time_column: str = "day"  # "actual_day" for continuous bases when the reader kept actual days
+    exclusions: shared.Exclusions = field(default_factory=shared.Exclusions)
 
     @property
     def outcome_range(self) -> float:
@@ -101,7 +91,7 @@ class TrajectoryDesign:
 
     def arrays(self, unit_idx: np.ndarray, days: np.ndarray) -> dict:
         """Design arrays for rows (unit, day): the one place rows become numbers."""
-        B, C, s, _, _ = time_basis(self.time, days, self.model_days)
+        B, C, s, _, _ = shared.time_basis(self.time, days, self.model_days)
         u = self.units.iloc[unit_idx]
         X = u[[f"x_{m}" for m in self.moderators]].to_numpy(float).reshape(len(u), len(self.moderators))
         return {
@@ -113,189 +103,37 @@ class TrajectoryDesign:
             "period": u["period_idx"].to_numpy(int),
         }
 
+    def observed_arrays(self) -> dict:
+        return self.arrays(self.rows["unit_idx"].to_numpy(), self.rows[self.time_column].to_numpy(float))
+
     def grid(self) -> tuple[np.ndarray, np.ndarray]:
         """(unit index, day) of every unit at every summary day, unit-major."""
         n_u, n_d = len(self.units), len(self.summary_days)
         return np.repeat(np.arange(n_u), n_d), np.tile(self.summary_days, n_u)
 
 
-def design(trial: TrialData, card, outcome=None, moderators=None, time=None,
-           remission_threshold=None, parameterization=None) -> TrajectoryDesign:
-    """Validate the request against the trial and build the design.
+def linear_predictor(p: dict, a: dict):
+    """The model's mean for rows described by design arrays ``a`` (see ``arrays``).
 
-    remission_threshold: overrides the card's threshold for this outcome (e.g. 9 for
-    MADRS as in the pooled meta-analysis, seed 002).
+    Written with operators numpy arrays and PyTensor tensors share, so the model and the
+    generator (``TrajectoryFamily.simulate``) use this one function.
     """
-    settings = card.settings
-    outcome = outcome or settings.get("outcome", "madrs_total")
-    time = time or settings.get("time", "visit")
-    frame = trial.frame
-    if outcome not in TOTAL_RANGES:
-        raise BayesKetError(f"outcome={outcome!r} is not a total score. Fix: use one of {list(TOTAL_RANGES)}.")
-    if outcome not in frame or frame[outcome].notna().sum() == 0:
-        raise BayesKetError(
-            f"Column {outcome!r} has no observed values in this trial. Fix: choose outcome= from {trial.outcomes}."
-        )
-    if time not in TIME_BASES:
-        raise BayesKetError(f"time={time!r} is not a time basis. Fix: use one of {TIME_BASES}.")
-    if moderators is None:
-        moderators = ["msm"] if "msm" in frame and frame["msm"].notna().any() else []
-    moderators = [moderators] if isinstance(moderators, str) else list(moderators)
-    for m in moderators:
-        if m not in frame:
-            raise BayesKetError(f"Moderator column {m!r} is not in the trial. Fix: choose from {trial.moderators}.")
-        if not pd.api.types.is_numeric_dtype(frame[m]):
-            raise BayesKetError(f"Moderator column {m!r} is not numeric. Fix: code it as numbers (e.g. 0/1).")
-
-    parameterization = parameterization or settings.get("patient_parameterization", "marginal")
-    if parameterization not in PARAMETERIZATIONS:
-        raise BayesKetError(f"parameterization={parameterization!r} is not known. Fix: use one of {PARAMETERIZATIONS}.")
-
-    excl = Exclusions()
-    rows = frame.copy()
-    rows = excl.drop(rows, rows[outcome].isna(), f"{outcome} missing")
-    for m in moderators:
-        rows = excl.drop(rows, rows[m].isna(), f"moderator {m} missing")
-    if rows.empty:
-        raise BayesKetError(f"No rows left to fit: {excl.summary()}. Fix: check {outcome!r} and the moderators.")
-
-    has_arm = "arm" in rows and rows["arm"].nunique() > 1
-    if "period" not in rows:
-        rows["period"] = 1
-    rows["period"] = rows["period"].fillna(1).astype(int)
-    if "study" not in rows:
-        rows["study"] = "all"
-
-    model_days = np.sort(rows["day"].unique().astype(float))
-    if time == "visit" and len(model_days) > settings.get("max_visit_days", 30):
-        raise BayesKetError(
-            f"Column 'day' has {len(model_days)} distinct values: too many for time='visit' (one mean per "
-            "visit). Fix: round days to scheduled visits, or use time='log' or time='linear'."
-        )
-    max_days = settings.get("max_summary_days", 12)
-    if time == "visit" or len(model_days) <= max_days:
-        summary_days = model_days
-    else:
-        grid = np.asarray(settings.get("grid_days", [0, 1, 7, 14, 28]), float)
-        summary_days = grid[(grid >= model_days.min()) & (grid <= model_days.max())]
-
-    rows, units, patients, studies, mod_ref, mod_sd = build_units(rows, moderators, has_arm)
-    level = study_level(len(studies), settings.get("min_studies_random", 3))
-    s_all = model_days if time == "linear" else np.log1p(model_days)
-    return TrajectoryDesign(
-        outcome=outcome, time=time, moderators=moderators, has_arm=has_arm, study_level=level,
-        model_days=model_days, summary_days=summary_days, rows=rows, units=units,
-        patients=patients, studies=studies, n_periods=int(units["period_idx"].max()) + 1,
-        mod_ref=mod_ref, mod_sd=mod_sd, span=float(s_all.max() - s_all.min()) or 1.0, exclusions=excl,
-        remission_threshold=float(remission_threshold if remission_threshold is not None
-                                  else settings["remission_threshold"][outcome]),
-        response_reduction=float(settings.get("response_reduction", 0.5)),
-        parameterization=parameterization,
-    )
-
-
-def priors(card, d: TrajectoryDesign, overrides: dict | None = None) -> dict:
-    """Card defaults scaled to the outcome's range and time span, then overrides."""
-    return resolve_priors(card, d.outcome_range, d.span, overrides)
-
-
-def build_model(d: TrajectoryDesign, priors: dict) -> tuple[pm.Model, dict]:
-    """The PyMC model; returns it and the extra expressions (mean on observed rows and grid)."""
-    _, _, _, wB, wC = time_basis(d.time, d.model_days, d.model_days)
-    M = len(d.moderators)
-    coords = {
-        "patient": [str(p) for p in d.patients],
-        "basis": np.arange(len(wB)), "tbasis": np.arange(len(wC)),
-        "moderator": d.moderators,
-        "day": d.summary_days, "day_post": d.post_days,
-        "obs": np.arange(len(d.rows)), "effect_kind": ["intercept", "slope"],
-    }
-    if d.has_arm:
-        coords["arm"] = [ARM_NAMES[1], ARM_NAMES[0]]
-    obs = d.arrays(d.rows["unit_idx"].to_numpy(), d.rows["day"].to_numpy(float))
-    gu, gd = d.grid()
-    grid = d.arrays(gu, gd)
-    Bs, Cs, _, _, _ = time_basis(d.time, d.summary_days, d.model_days)
-    Cs_post = Cs[d.summary_days > 0]
-    level = np.zeros(len(wB))
-    level[: (len(wB) if d.time == "visit" else 1)] = 1.0
-
-    with pm.Model(coords=coords) as model:
-        hp = {name: pm.Data(name, float(value)) for name, value in priors.items()}
-        y = pm.Data("y", d.rows[d.outcome].to_numpy(float), dims="obs")
-        alpha = pm.Normal("trajectory_coef", hp["trajectory_mu"] * level, hp["trajectory_sigma"] * wB, dims="basis")
-        params = {"alpha": alpha}
-        if d.has_arm:
-            params["delta"] = pm.Normal("effect_coef", 0.0, hp["effect_sigma"] * wC, dims="tbasis")
-        if M:
-            inv_sd = pm.Data("moderator_inv_sd", 1.0 / d.mod_sd, dims="moderator")
-            params["beta"] = pm.Normal("moderator_coef", 0.0, hp["moderator_effect_sigma"] * wB[:, None] * inv_sd,
-                                       dims=("basis", "moderator"))
-            if d.has_arm:
-                params["gamma"] = pm.Normal("moderation_coef", 0.0,
-                                            hp["moderation_sigma"] * wC[:, None] * inv_sd, dims=("tbasis", "moderator"))
-        # 2 x 2 LKJ(eta) is (r + 1) / 2 ~ Beta(eta, eta): written so, eta stays a (sweepable) pm.Data.
-        tau = pm.HalfNormal("patient_sd", pt.stack([hp["sd_patient_intercept_sigma"], hp["sd_patient_slope_sigma"]]),
-                            dims="effect_kind")
-        r = 2.0 * pm.Beta("patient_corr_unit", hp["corr_patient_eta"], hp["corr_patient_eta"]) - 1.0
-        if d.parameterization == "marginal":
-            params["b"] = None  # integrated out below
-        elif d.parameterization == "centered":
-            chol = pt.stack([pt.stack([tau[0], 0.0]), pt.stack([tau[1] * r, tau[1] * pt.sqrt(1.0 - r**2)])])
-            params["b"] = pm.MvNormal("patient_effect", mu=pt.zeros(2), chol=chol, dims=("patient", "effect_kind"))
-        else:
-            z = pm.Normal("patient_z", 0.0, 1.0, dims=("patient", "effect_kind"))
-            params["b"] = pt.stack([tau[0] * z[:, 0], tau[1] * (r * z[:, 0] + pt.sqrt(1.0 - r**2) * z[:, 1])],
-                                   axis=1)
-        pm.Deterministic("sd_patient_intercept", tau[0])
-        pm.Deterministic("sd_patient_slope", tau[1])
-        pm.Deterministic("corr_patient", r)
-        if d.study_level == "random":
-            model.add_coord("study", [str(s) for s in d.studies])
-            sd_study = pm.HalfNormal("sd_study", hp["sd_study_sigma"])
-            params["study_intercept"] = sd_study * pm.Normal("study_z", 0.0, 1.0, dims="study")
-            if d.has_arm:
-                sd_se = pm.HalfNormal("sd_study_effect", hp["sd_study_effect_sigma"])
-                params["study_effect"] = sd_se * pm.Normal("study_effect_z", 0.0, 1.0, dims="study")
-        elif d.study_level == "fixed":
-            model.add_coord("study_contrast", [str(s) for s in d.studies[1:]])
-            off = pm.Normal("study_offset", 0.0, hp["study_sigma"], dims="study_contrast")
-            params["study_intercept"] = pt.concatenate([pt.zeros(1), off])
-        if d.n_periods > 1:
-            model.add_coord("period_contrast", list(range(2, d.n_periods + 1)))
-            off = pm.Normal("period_offset", 0.0, hp["study_sigma"], dims="period_contrast")
-            params["period"] = pt.concatenate([pt.zeros(1), off])
-        sigma = pm.HalfNormal("sigma", hp["sigma_sigma"])
-
-        obs_data = {k: pm.Data(f"obs_{k}", v) for k, v in obs.items()}
-        mu_obs = linear_predictor(params, obs_data)
-        extras = {}
-        if d.parameterization == "marginal":
-            slope_sums = np.stack([np.bincount(obs["patient"], weights=obs["s"] ** k, minlength=len(d.patients))
-                                   for k in range(3)], axis=1)
-            loglik, b_mean, b_cov = patient_marginal(y - mu_obs, obs_data["s"], obs_data["patient"],
-                                                     pm.Data("patient_slope_sums", slope_sums), tau, r, sigma)
-            pm.Potential("y_marginal", pt.sum(loglik))
-            extras = {"patient_loglik": loglik, "patient_effect_mean": b_mean, "patient_effect_cov": b_cov}
-        else:
-            pm.Normal("y_obs", mu_obs, sigma, observed=y, dims="obs")
-
-        # --- the API's quantities, at moderators' reference values ------------
-        Bd = pm.Data("summary_B", Bs)
-        control = pm.math.dot(Bd, alpha) + _mean_offsets(params, d)
-        if d.has_arm:
-            Cd = pm.Data("summary_C_post", Cs_post)
-            pm.Deterministic("effect", pm.math.dot(Cd, params["delta"]), dims="day_post")
-            ketamine = control + pm.math.dot(pm.Data("summary_C", Cs), params["delta"])
-            pm.Deterministic("mean_trajectory", pt.stack([ketamine, control], axis=1), dims=("day", "arm"))
-        else:
-            pm.Deterministic("mean_trajectory", control, dims="day")
-        if M:
-            pm.Deterministic("moderator_effect", pm.math.dot(Bd, params["beta"]), dims=("day", "moderator"))
-            if d.has_arm:
-                pm.Deterministic("moderation", pm.math.dot(Cd, params["gamma"]), dims=("day_post", "moderator"))
-        mu_grid = linear_predictor(params, {k: pm.Data(f"grid_{k}", v) for k, v in grid.items()})
-    return model, {"mu_obs": mu_obs, "mu_grid": mu_grid, **extras}
+    mu = a["B"] @ p["alpha"]
+    if "delta" in p:
+        mu = mu + a["arm"] * (a["C"] @ p["delta"])
+    if "beta" in p:
+        mu = mu + (a["X"] * (a["B"] @ p["beta"])).sum(axis=1)
+    if "gamma" in p:
+        mu = mu + a["arm"] * (a["X"] * (a["C"] @ p["gamma"])).sum(axis=1)
+    if p.get("b") is not None:
+        mu = mu + p["b"][a["patient"], 0] + p["b"][a["patient"], 1] * a["s"]
+    if "study_intercept" in p:
+        mu = mu + p["study_intercept"][a["study"]]
+    if "study_effect" in p:
+        mu = mu + p["study_effect"][a["study"]] * a["arm"] * a["post"]
+    if "period" in p:
+        mu = mu + p["period"][a["period"]]
+    return mu
 
 
 def patient_marginal(resid, s, patient, sums, tau, r, sigma):
@@ -311,12 +149,18 @@ def patient_marginal(resid, s, patient, sums, tau, r, sigma):
     Only per-patient sums enter (n_p, sum s, sum s^2 are data: ``sums``), so the
     cost is one pass over the rows. Returns (log-likelihood per patient, conditional
     mean (patient, 2), conditional covariance (patient, 3): var b0, cov, var b1).
+    Works on PyTensor tensors (the model) and numpy arrays (the tests' reference check).
     """
     n_pat = sums.shape[0]
-    seg = lambda x: pt.inc_subtensor(pt.zeros(n_pat)[patient], x)
+    if isinstance(resid, np.ndarray):
+        seg = lambda x: np.bincount(patient, weights=x, minlength=n_pat)  # noqa: E731
+        log, sqrt = np.log, np.sqrt
+    else:
+        seg = lambda x: pt.inc_subtensor(pt.zeros(n_pat)[patient], x)  # noqa: E731
+        log, sqrt = pt.log, pt.sqrt
     S0, S1, S2 = sums[:, 0], sums[:, 1], sums[:, 2]
     R0, R1, RR = seg(resid), seg(s * resid), seg(resid**2)
-    l11, l21, l22 = tau[0], tau[1] * r, tau[1] * pt.sqrt(1.0 - r**2)
+    l11, l21, l22 = tau[0], tau[1] * r, tau[1] * sqrt(1.0 - r**2)
     v = 1.0 / sigma**2
     M11 = 1.0 + v * (l11**2 * S0 + 2.0 * l11 * l21 * S1 + l21**2 * S2)
     M12 = v * (l11 * l22 * S1 + l21 * l22 * S2)
@@ -325,11 +169,12 @@ def patient_marginal(resid, s, patient, sums, tau, r, sigma):
     h1, h2 = l11 * R0 + l21 * R1, l22 * R1
     P11, P12, P22 = M22 / det, -M12 / det, M11 / det  # M^-1
     quad = v * RR - v**2 * (P11 * h1**2 + 2.0 * P12 * h1 * h2 + P22 * h2**2)
-    loglik = -0.5 * (S0 * pt.log(2.0 * np.pi / v) + pt.log(det) + quad)
+    loglik = -0.5 * (S0 * log(2.0 * np.pi / v) + log(det) + quad)
     u1, u2 = v * (P11 * h1 + P12 * h2), v * (P12 * h1 + P22 * h2)
-    mean = pt.stack([l11 * u1, l21 * u1 + l22 * u2], axis=1)
-    cov = pt.stack([l11**2 * P11, l11 * (l21 * P11 + l22 * P12),
-                    l21**2 * P11 + 2.0 * l21 * l22 * P12 + l22**2 * P22], axis=1)
+    stack = np.stack if isinstance(resid, np.ndarray) else pt.stack
+    mean = stack([l11 * u1, l21 * u1 + l22 * u2], axis=1)
+    cov = stack([l11**2 * P11, l11 * (l21 * P11 + l22 * P12),
+                 l21**2 * P11 + 2.0 * l21 * l22 * P12 + l22**2 * P22], axis=1)
     return loglik, mean, cov
 
 
@@ -342,91 +187,55 @@ def draw_patient_effects(mean: np.ndarray, cov: np.ndarray, rng) -> np.ndarray:
     return np.stack([mean[..., 0] + l00 * e[..., 0], mean[..., 1] + l10 * e[..., 0] + l11 * e[..., 1]], axis=-1)
 
 
-def with_patient_effects(d: TrajectoryDesign, extras: dict, rng) -> dict:
-    """mu_obs and mu_grid including the patient effects (drawn when they were integrated out)."""
-    if "patient_effect_mean" not in extras:
-        return extras
-    b = draw_patient_effects(extras["patient_effect_mean"], extras["patient_effect_cov"], rng)
-    out = dict(extras)
-    for key, (unit_idx, days) in {"mu_obs": (d.rows["unit_idx"].to_numpy(), d.rows["day"].to_numpy(float)),
-                                  "mu_grid": d.grid()}.items():
-        a = d.arrays(unit_idx, days)
-        out[key] = extras[key] + b[..., a["patient"], 0] + b[..., a["patient"], 1] * a["s"]
-    return out
-
-
 def _mean_offsets(params, d: TrajectoryDesign):
     """Fixed study offsets averaged over units (random effects average to 0)."""
     if d.study_level != "fixed":
         return 0.0
     share = np.bincount(d.units["study_idx"], minlength=len(d.studies)) / len(d.units)
-    return pt.sum(params["study_intercept"] * share)
-
-
-def linear_predictor(p: dict, a: dict):
-    """The model's mean for rows described by design arrays ``a`` (see ``arrays``)."""
-    mu = pm.math.dot(a["B"], p["alpha"])
-    if "delta" in p:
-        mu += a["arm"] * pm.math.dot(a["C"], p["delta"])
-    if "beta" in p:
-        mu += pt.sum(a["X"] * pm.math.dot(a["B"], p["beta"]), axis=1)
-    if "gamma" in p:
-        mu += a["arm"] * pt.sum(a["X"] * pm.math.dot(a["C"], p["gamma"]), axis=1)
-    if p.get("b") is not None:
-        mu += p["b"][a["patient"], 0] + p["b"][a["patient"], 1] * a["s"]
-    if "study_intercept" in p:
-        mu += p["study_intercept"][a["study"]]
-    if "study_effect" in p:
-        mu += p["study_effect"][a["study"]] * a["arm"] * a["post"]
-    if "period" in p:
-        mu += p["period"][a["period"]]
-    return mu
+    return (params["study_intercept"] * share).sum()
 
 
 def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) -> dict:
-    """Posterior predictive response / remission rates on the trial's own units.
+    """Posterior predictive response / remission rates on the trial's own units (chunk of draws).
 
     Replicated scores y* = round(clip(mu + sigma e, range)) on every unit at every
-    summary day; response: y*_t <= 0.5 y*_0; remission: y*_t <= threshold.
-    Returns arrays (chain, draw, day_post[, arm]).
+    summary day; response: y*_t <= (1 - reduction) y*_0 (a baseline at the scale floor
+    has no response); remission: y*_t <= threshold. mu_grid (n, units * days), sigma (n,).
+    Returns arrays (n, day_post[, arm]).
     """
     lo, hi = TOTAL_RANGES[d.outcome]
-    thr = d.remission_threshold
     n_u, n_d = len(d.units), len(d.summary_days)
-    mu = mu_grid.reshape(mu_grid.shape[:2] + (n_u, n_d))
-    y = np.clip(np.round(mu + sigma[..., None, None] * rng.standard_normal(mu.shape)), lo, hi)
+    mu = mu_grid.reshape((len(mu_grid), n_u, n_d))
+    y = np.clip(np.round(mu + sigma[:, None, None] * rng.standard_normal(mu.shape)), lo, hi)
     base_col = np.flatnonzero(d.summary_days == 0)
-    if len(base_col) == 0:
-        raise BayesKetError("No baseline (day 0) visit: response cannot be defined. Fix: include day-0 scores.")
     post = d.summary_days > 0
     base = y[..., base_col[0]][..., None]
-    resp = (y[..., post] <= (1 - d.response_reduction) * base) & (base > 0)
-    remit = y[..., post] <= thr
-    out = {}
+    resp = (y[..., post] <= (1 - d.response_reduction) * base) & (base > lo)
+    remit = y[..., post] <= d.remission_threshold
     arm = d.units["arm"].to_numpy()
-    groups = [("ketamine", arm == 1), ("control", arm == 0)] if d.has_arm else [("all", np.ones(n_u, bool))]
+    groups = [arm == 1, arm == 0] if d.has_arm else [np.ones(n_u, bool)]
+    out = {}
     for name, flag in (("response_rate", resp), ("remission_rate", remit)):
-        rates = np.stack([flag[:, :, g, :].mean(axis=2) for _, g in groups], axis=-1)
+        rates = np.stack([flag[:, g, :].mean(axis=1) for g in groups], axis=-1)
         out[name] = rates if d.has_arm else rates[..., 0]
     if d.has_arm:
-        rd = out["response_rate"][..., 0] - out["response_rate"][..., 1]
-        out["response_difference"] = rd
+        out["response_difference"] = out["response_rate"][..., 0] - out["response_rate"][..., 1]
     return out
 
 
 def ppc_visit_means(d: TrajectoryDesign, mu_obs: np.ndarray, sigma: np.ndarray, rng) -> np.ndarray:
-    """Replicated observed-row means per (model day, arm): (chain, draw, day_obs, arm)."""
-    y = mu_obs + sigma[..., None] * rng.standard_normal(mu_obs.shape)
+    """Replicated observed-row means per (model day, arm) for a chunk: (n, day_obs, arm)."""
+    y = mu_obs + sigma[:, None] * rng.standard_normal(mu_obs.shape)
     day_idx = np.searchsorted(d.model_days, d.rows["day"].to_numpy(float))
     arm = d.rows["unit_idx"].map(d.units["arm"]).to_numpy() if d.has_arm else np.zeros(len(d.rows))
     arms = (1, 0) if d.has_arm else (0,)
-    out = np.full(y.shape[:2] + (len(d.model_days), len(arms)), np.nan)
-    for j, a in enumerate(arms):
-        for k in range(len(d.model_days)):
-            sel = (day_idx == k) & (arm == a)
-            if sel.any():
-                out[:, :, k, j] = y[:, :, sel].mean(axis=2)
-    return out
+    cell = day_idx * len(arms) + np.where(arm == arms[0], 0, len(arms) - 1)
+    n_cells = len(d.model_days) * len(arms)
+    counts = np.bincount(cell, minlength=n_cells).astype(float)
+    sums = y @ np.eye(n_cells)[cell]  # (n, cells): sum of each cell's rows
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / counts, np.nan)
+    return means.reshape(len(y), len(d.model_days), len(arms))
 
 
 def observed_visit_means(d: TrajectoryDesign) -> pd.DataFrame:
@@ -434,57 +243,325 @@ def observed_visit_means(d: TrajectoryDesign) -> pd.DataFrame:
     return rows.groupby(["day", "arm"])[d.outcome].agg(["mean", "count", "std"]).reset_index()
 
 
+class TrajectoryFamily(Family):
+    """Total score over visits with patient, study and period levels (see the module docstring)."""
 
-def derive(d: TrajectoryDesign, idata, extras: dict, rng) -> None:
-    """Posterior-predictive quantities into idata.posterior_predictive."""
-    import xarray as xr
+    name = "trajectory"
+    coordinate_columns = ("day", "arm", "moderator", "study")
+    dim_names = {"day_post": "day", "day_obs": "day"}
 
-    sigma = idata.posterior["sigma"].to_numpy()
-    extras = with_patient_effects(d, extras, rng)
-    if "patient_loglik" in extras:  # marginal fits: LOO leaves one patient out
-        idata.add_groups(log_likelihood=xr.Dataset(
-            {"y_patient": (("chain", "draw", "patient"), extras["patient_loglik"])},
-            coords={"patient": [str(p) for p in d.patients]}))
-    arms = [ARM_NAMES[1], ARM_NAMES[0]] if d.has_arm else ["all"]
-    rate_dims = ("chain", "draw", "day_post", "arm") if d.has_arm else ("chain", "draw", "day_post")
-    data = {
-        name: (rate_dims if name != "response_difference" else ("chain", "draw", "day_post"), value)
-        for name, value in replicate(d, extras["mu_grid"], sigma, rng).items()
-    }
-    data["visit_mean_rep"] = (("chain", "draw", "day_obs", "arm_obs"), ppc_visit_means(d, extras["mu_obs"], sigma, rng))
-    coords = {"day_post": d.post_days, "day_obs": d.model_days, "arm_obs": arms}
-    if d.has_arm:
-        coords["arm"] = arms
-    idata.add_groups(posterior_predictive=xr.Dataset(data, coords=coords))
+    # ---- data -> model -------------------------------------------------------------
+    def design(self, trial: TrialData, card, outcome=None, moderators=None, time=None,
+               remission_threshold=None, parameterization=None) -> TrajectoryDesign:
+        """Validate the request against the trial and build the design.
 
+        remission_threshold: overrides the card's threshold for this outcome (e.g. 9 for
+        MADRS as in the pooled meta-analysis).
+        parameterization: patient effects "marginal" (card default), "noncentered" or "centered".
+        """
+        settings = card.settings
+        outcome = outcome or settings.get("outcome", "madrs_total")
+        time = time or settings.get("time", "visit")
+        frame = trial.frame
+        if outcome not in TOTAL_RANGES:
+            raise BayesKetError(f"outcome={outcome!r} is not a total score. Fix: use one of {list(TOTAL_RANGES)}.")
+        if outcome not in frame or frame[outcome].notna().sum() == 0:
+            raise BayesKetError(
+                f"Column {outcome!r} has no observed values in this trial. Fix: choose outcome= from {trial.outcomes}.")
+        if time not in shared.TIME_BASES:
+            raise BayesKetError(f"time={time!r} is not a time basis. Fix: use one of {shared.TIME_BASES}.")
+        moderators = shared.moderator_request(trial, moderators)
+        parameterization = parameterization or settings.get("patient_parameterization", "marginal")
+        if parameterization not in PARAMETERIZATIONS:
+            raise BayesKetError(
+                f"parameterization={parameterization!r} is not known. Fix: use one of {PARAMETERIZATIONS}.")
 
-def describe(d: TrajectoryDesign) -> dict:
-    """Metadata kept with the fit: enough to summarise and plot without the model."""
-    quantities = ["mean_trajectory", "sd_patient_intercept", "sd_patient_slope", "corr_patient", "sigma"]
-    if d.has_arm:
-        quantities[:0] = ["effect"]
+        excl = shared.Exclusions()
+        rows = excl.drop(frame.copy(), frame[outcome].isna(), f"{outcome} missing")
+        rows = shared.drop_missing_moderators(rows, moderators, excl)
+        if rows.empty:
+            raise BayesKetError(f"No rows left to fit: {excl.summary()}. Fix: check {outcome!r} and the moderators.")
+        has_arm = shared.two_arms(rows)
+        rows = shared.with_ids(rows)
+        model_days, summary_days = shared.visit_days(rows, time, settings)
+        if not (model_days == 0).any():
+            raise BayesKetError(
+                "No baseline (day 0) visit: the arms share the baseline mean, and response is a change from "
+                "baseline. Fix: include the day-0 scores.")
+        units = shared.build_units(rows, moderators, has_arm)
+        time_column = "actual_day" if time != "visit" and "actual_day" in rows else "day"
+        thresholds = settings.get("remission_threshold", {})
+        if remission_threshold is None:
+            remission_threshold = thresholds.get(outcome) if isinstance(thresholds, dict) else thresholds
+        if remission_threshold is None:
+            raise BayesKetError(f"No remission threshold for {outcome!r}. Fix: pass remission_threshold=.")
+        return TrajectoryDesign(
+            outcome=outcome, time=time, moderators=moderators, has_arm=has_arm,
+            study_level=shared.study_level(len(units.studies), settings),
+            model_days=model_days, summary_days=summary_days, rows=units.rows, units=units.units,
+            patients=units.patients, studies=units.studies, n_periods=units.n_periods,
+            mod_ref=units.reference, mod_sd=units.sd, span=shared.slope_span(time, model_days), exclusions=excl,
+            remission_threshold=float(remission_threshold),
+            response_reduction=float(settings.get("response_reduction", 0.5)),
+            parameterization=parameterization, time_column=time_column,
+        )
+
+    def priors(self, card, d: TrajectoryDesign, overrides: dict | None = None) -> dict:
+        """Card defaults scaled to the outcome's range and time span, then overrides."""
+        return shared.resolve_priors(card, d.outcome_range, d.span, overrides)
+
+    def build_model(self, d: TrajectoryDesign, priors: dict) -> tuple[pm.Model, dict]:
+        """The PyMC model; returns it and the extra expressions (mean on observed rows and grid)."""
+        _, _, _, wB, wC = shared.time_basis(d.time, d.model_days, d.model_days)
+        M = len(d.moderators)
+        coords = {
+            "patient": [str(p) for p in d.patients],
+            "basis": np.arange(len(wB)), "tbasis": np.arange(len(wC)),
+            "moderator": d.moderators,
+            "day": d.summary_days, "day_post": d.post_days,
+            "obs": np.arange(len(d.rows)), "effect_kind": ["intercept", "slope"],
+        }
+        if d.has_arm:
+            coords["arm"] = [ARM_NAMES[1], ARM_NAMES[0]]
+        obs = d.observed_arrays()
+        gu, gd = d.grid()
+        grid = d.arrays(gu, gd)
+        Bs, Cs, _, _, _ = shared.time_basis(d.time, d.summary_days, d.model_days)
+        Cs_post = Cs[d.summary_days > 0]
+        level = np.zeros(len(wB))
+        level[: (len(wB) if d.time == "visit" else 1)] = 1.0
+
+        with pm.Model(coords=coords) as model:
+            hp = {name: pm.Data(name, float(value)) for name, value in priors.items()}
+            y = pm.Data("y", d.rows[d.outcome].to_numpy(float), dims="obs")
+            alpha = pm.Normal("trajectory_coef", hp["trajectory_mu"] * level, hp["trajectory_sigma"] * wB,
+                              dims="basis")
+            params = {"alpha": alpha}
+            if d.has_arm:
+                params["delta"] = pm.Normal("effect_coef", 0.0, hp["effect_sigma"] * wC, dims="tbasis")
+            if M:
+                inv_sd = pm.Data("moderator_inv_sd", 1.0 / d.mod_sd, dims="moderator")
+                params["beta"] = pm.Normal("moderator_coef", 0.0,
+                                           hp["moderator_effect_sigma"] * wB[:, None] * inv_sd,
+                                           dims=("basis", "moderator"))
+                if d.has_arm:
+                    params["gamma"] = pm.Normal("moderation_coef", 0.0,
+                                                hp["moderation_sigma"] * wC[:, None] * inv_sd,
+                                                dims=("tbasis", "moderator"))
+            # 2 x 2 LKJ(eta) is (r + 1) / 2 ~ Beta(eta, eta): written so, eta stays a (sweepable) pm.Data.
+            tau = pm.HalfNormal("patient_sd", pt.stack([hp["sd_patient_intercept_sigma"],
+                                                        hp["sd_patient_slope_sigma"]]), dims="effect_kind")
+            r = 2.0 * pm.Beta("patient_corr_unit", hp["corr_patient_eta"], hp["corr_patient_eta"]) - 1.0
+            if d.parameterization == "marginal":
+                params["b"] = None  # integrated out below
+            elif d.parameterization == "centered":
+                chol = pt.stack([pt.stack([tau[0], 0.0]), pt.stack([tau[1] * r, tau[1] * pt.sqrt(1.0 - r**2)])])
+                params["b"] = pm.MvNormal("patient_effect", mu=pt.zeros(2), chol=chol, dims=("patient", "effect_kind"))
+            else:
+                z = pm.Normal("patient_z", 0.0, 1.0, dims=("patient", "effect_kind"))
+                params["b"] = pt.stack([tau[0] * z[:, 0], tau[1] * (r * z[:, 0] + pt.sqrt(1.0 - r**2) * z[:, 1])],
+                                       axis=1)
+            pm.Deterministic("sd_patient_intercept", tau[0])
+            pm.Deterministic("sd_patient_slope", tau[1])
+            pm.Deterministic("corr_patient", r)
+            if d.study_level == "random":
+                model.add_coord("study", [str(s) for s in d.studies])
+                sd_study = pm.HalfNormal("sd_study", hp["sd_study_sigma"])
+                params["study_intercept"] = sd_study * pm.Normal("study_z", 0.0, 1.0, dims="study")
+                if d.has_arm:
+                    sd_se = pm.HalfNormal("sd_study_effect", hp["sd_study_effect_sigma"])
+                    params["study_effect"] = sd_se * pm.Normal("study_effect_z", 0.0, 1.0, dims="study")
+            elif d.study_level == "fixed":
+                model.add_coord("study_contrast", [str(s) for s in d.studies[1:]])
+                off = pm.Normal("study_offset", 0.0, hp["study_sigma"], dims="study_contrast")
+                params["study_intercept"] = pt.concatenate([pt.zeros(1), off])
+            if d.n_periods > 1:
+                model.add_coord("period_contrast", list(range(2, d.n_periods + 1)))
+                off = pm.Normal("period_offset", 0.0, hp["study_sigma"], dims="period_contrast")
+                params["period"] = pt.concatenate([pt.zeros(1), off])
+            sigma = pm.HalfNormal("sigma", hp["sigma_sigma"])
+
+            obs_data = {k: pm.Data(f"obs_{k}", v) for k, v in obs.items()}
+            mu_obs = linear_predictor(params, obs_data)
+            extras = {}
+            if d.parameterization == "marginal":
+                slope_sums = np.stack([np.bincount(obs["patient"], weights=obs["s"] ** k, minlength=len(d.patients))
+                                       for k in range(3)], axis=1)
+                loglik, b_mean, b_cov = patient_marginal(y - mu_obs, obs_data["s"], obs_data["patient"],
+                                                         pm.Data("patient_slope_sums", slope_sums), tau, r, sigma)
+                pm.Potential("y_marginal", pt.sum(loglik))
+                extras = {"patient_loglik": loglik, "patient_effect_mean": b_mean, "patient_effect_cov": b_cov}
+            else:
+                pm.Normal("y_obs", mu_obs, sigma, observed=y, dims="obs")
+
+            # --- the summary's quantities, at moderators' reference values ------------
+            Bd = pm.Data("summary_B", Bs)
+            control = Bd @ alpha + _mean_offsets(params, d)
+            if d.has_arm:
+                Cd = pm.Data("summary_C_post", Cs_post)
+                pm.Deterministic("effect", Cd @ params["delta"], dims="day_post")
+                ketamine = control + pm.Data("summary_C", Cs) @ params["delta"]
+                pm.Deterministic("mean_trajectory", pt.stack([ketamine, control], axis=1), dims=("day", "arm"))
+            else:
+                pm.Deterministic("mean_trajectory", control, dims="day")
+            if M:
+                pm.Deterministic("moderator_effect", Bd @ params["beta"], dims=("day", "moderator"))
+                if d.has_arm:
+                    pm.Deterministic("moderation", Cd @ params["gamma"], dims=("day_post", "moderator"))
+            mu_grid = linear_predictor(params, {k: pm.Data(f"grid_{k}", v) for k, v in grid.items()})
+        return model, {"mu_obs": mu_obs, "mu_grid": mu_grid, **extras}
+
+    # ---- draws -> quantities ------------------------------------------------------------
+    def derive(self, d: TrajectoryDesign, idata, extras, rng) -> None:
+        """Posterior-predictive quantities, computed chunk by chunk of draws.
+
+        Marginal fits: the patient effects are drawn from their conditional normal within each
+        chunk, and LOO leaves one patient out (log_likelihood ``y_patient``).
+        """
+        import xarray as xr
+
+        n_chain, n_draw = extras.shape
+        if d.parameterization == "marginal":
+            idata.add_groups(log_likelihood=xr.Dataset(
+                {"y_patient": (("chain", "draw", "patient"), extras.full("patient_loglik"))},
+                coords={"patient": [str(p) for p in d.patients]}))
+        names = ["mu_obs", "mu_grid"] + (["patient_effect_mean", "patient_effect_cov"]
+                                         if d.parameterization == "marginal" else [])
+        obs_a, grid_a = d.observed_arrays(), d.arrays(*d.grid())
+        rates, visit_means = [], []
+        for sl, ex in extras.chunks(names):
+            sigma = flat_draws(idata.posterior["sigma"], sl)
+            mu_obs, mu_grid = ex["mu_obs"], ex["mu_grid"]
+            if d.parameterization == "marginal":
+                b = draw_patient_effects(ex["patient_effect_mean"], ex["patient_effect_cov"], rng)
+                mu_obs = mu_obs + b[:, obs_a["patient"], 0] + b[:, obs_a["patient"], 1] * obs_a["s"]
+                mu_grid = mu_grid + b[:, grid_a["patient"], 0] + b[:, grid_a["patient"], 1] * grid_a["s"]
+            rates.append(replicate(d, mu_grid, sigma, rng))
+            visit_means.append(ppc_visit_means(d, mu_obs, sigma, rng))
+        shape = (n_chain, n_draw)
+        arms = [ARM_NAMES[1], ARM_NAMES[0]] if d.has_arm else ["all"]
+        data = {}
+        for name in rates[0]:
+            value = np.concatenate([r[name] for r in rates]).reshape(shape + rates[0][name].shape[1:])
+            dims = ("chain", "draw", "day_post", "arm") if value.ndim == 4 else ("chain", "draw", "day_post")
+            data[name] = (dims, value)
+        vm = np.concatenate(visit_means).reshape(shape + visit_means[0].shape[1:])
+        data["visit_mean_rep"] = (("chain", "draw", "day_obs", "arm_obs"), vm)
+        coords = {"day_post": d.post_days, "day_obs": d.model_days, "arm_obs": arms}
+        if d.has_arm:
+            coords["arm"] = arms
+        idata.add_groups(posterior_predictive=xr.Dataset(data, coords=coords))
+
+    def quantities(self, d: TrajectoryDesign) -> list[Quantity]:
+        q = []
+        if d.has_arm:
+            q.append(Quantity("effect"))
+            if d.moderators:
+                q.append(Quantity("moderation"))
+        q += [Quantity("mean_trajectory"), Quantity("sd_patient_intercept"), Quantity("sd_patient_slope"),
+              Quantity("corr_patient"), Quantity("sigma")]
         if d.moderators:
-            quantities.insert(1, "moderation")
-    if d.moderators:
-        quantities.append("moderator_effect")
-    predictive = ["response_rate", "remission_rate"] + (["response_difference", "nnt_response"] if d.has_arm else [])
-    observed = observed_visit_means(d)
-    return {
-        "family": "trajectory",
-        "outcome": d.outcome,
-        "time": d.time,
-        "moderators": d.moderators,
-        "moderator_reference": dict(zip(d.moderators, d.mod_ref.tolist())),
-        "has_arm": d.has_arm,
-        "study_level": d.study_level,
-        "n_studies": len(d.studies),
-        "n_patients": len(d.patients),
-        "rows_used": len(d.rows),
-        "rows_excluded": d.exclusions.table().to_dict("records"),
-        "quantities": quantities,
-        "predictive_quantities": predictive,
-        "population_vars": ["trajectory_coef", "effect_coef", "moderator_coef", "moderation_coef", "sigma",
-                            "sd_patient_intercept", "sd_patient_slope", "corr_patient", "sd_study",
-                            "sd_study_effect", "study_offset", "period_offset"],
-        "observed_visit_means": observed.to_dict("records"),
-    }
+            q.append(Quantity("moderator_effect"))
+        pp = "posterior_predictive"
+        q += [Quantity("response_rate", pp), Quantity("remission_rate", pp)]
+        if d.has_arm:
+            q += [Quantity("response_difference", pp),
+                  Quantity("nnt_response", pp, summary="nnt", source="response_difference")]
+        return q
+
+    def loo_unit(self, d: TrajectoryDesign) -> str:
+        return "patient" if d.parameterization == "marginal" else "row"
+
+    def describe(self, d: TrajectoryDesign) -> dict:
+        """Metadata kept with the fit: enough to summarise and plot without the model."""
+        return {
+            "outcome": d.outcome,
+            "time": d.time,
+            "parameterization": d.parameterization,
+            "moderators": d.moderators,
+            "moderator_reference": dict(zip(d.moderators, d.mod_ref.tolist())),
+            "moderator_range": {m: [float(d.units[m].min()), float(d.units[m].max())] for m in d.moderators},
+            "has_arm": d.has_arm,
+            "study_level": d.study_level,
+            "n_studies": len(d.studies),
+            "n_patients": len(d.patients),
+            "rows_used": len(d.rows),
+            "remission_threshold": d.remission_threshold,
+            "observed_visit_means": observed_visit_means(d).to_dict("records"),
+            **shared.excluded_meta(d.exclusions),
+        }
+
+    def figures(self) -> dict:
+        from ..plots.ppc import plot_visit_means
+
+        return {"ppc": plot_visit_means}
+
+    # ---- calibration -------------------------------------------------------------------------
+    def simulate(self, d: TrajectoryDesign, params: dict, rng) -> TrialData:
+        """The design's rows with the outcome drawn from the model given ``params``.
+
+        Uses the population-level variables (trajectory_coef, effect_coef, moderator_coef,
+        moderation_coef, sd_patient_intercept, sd_patient_slope, corr_patient, sigma, and the
+        study / period terms of the design); patient effects are drawn from their prior.
+        """
+        g = lambda name: np.asarray(params[name], float)  # noqa: E731
+        p = {"alpha": g("trajectory_coef")}
+        if d.has_arm:
+            p["delta"] = g("effect_coef")
+        if d.moderators:
+            p["beta"] = g("moderator_coef")
+            if d.has_arm:
+                p["gamma"] = g("moderation_coef")
+        tau = np.array([float(g("sd_patient_intercept")), float(g("sd_patient_slope"))])
+        r = float(g("corr_patient"))
+        cov = np.array([[tau[0] ** 2, r * tau[0] * tau[1]], [r * tau[0] * tau[1], tau[1] ** 2]])
+        p["b"] = rng.multivariate_normal(np.zeros(2), cov, len(d.patients))
+        if d.study_level == "random":
+            p["study_intercept"] = float(g("sd_study")) * rng.standard_normal(len(d.studies))
+            if d.has_arm:
+                p["study_effect"] = float(g("sd_study_effect")) * rng.standard_normal(len(d.studies))
+        elif d.study_level == "fixed":
+            p["study_intercept"] = np.concatenate([[0.0], g("study_offset")])
+        if d.n_periods > 1:
+            p["period"] = np.concatenate([[0.0], g("period_offset")])
+        mu = linear_predictor(p, d.observed_arrays())
+        frame = d.rows.drop(columns=["unit_idx"]).copy()
+        frame[d.outcome] = mu + float(g("sigma")) * rng.standard_normal(len(mu))
+        return TrialData(frame, source=f"simulate:{self.name}")
+
+    def calibration_trial(self, rng, truth=None, n_patients=120, days=(0, 1, 3, 7, 14)) -> TrialData:
+        """A trial from this family's generative form (time="visit", one moderator, one study).
+
+        y = mu_t + arm * delta_t + x (beta_t + arm gamma_t) + b0 + b1 log(1+t) + e with fixed
+        true parameters (``truth`` overrides); ``.truth`` keyed like the summary:
+        ("effect", day), ("moderation", day).
+        """
+        days = np.asarray(days, float)
+        post = days[days > 0]
+        t = {
+            "mean": np.array([32, 24, 23, 22, 21][: len(days)], float),
+            "effect": np.linspace(-7, -3, len(post)),
+            "moderation": np.linspace(0.8, 0.3, len(post)),
+            "moderator_effect": np.full(len(days), 0.3),
+            "sd_intercept": 4.0, "sd_slope": 1.5, "corr": 0.2, "sigma": 4.0,
+        } | (truth or {})
+        arm = np.arange(n_patients) % 2
+        msm = rng.integers(3, 16, n_patients).astype(float)
+        x = msm - msm.mean()
+        cov = np.array([[t["sd_intercept"] ** 2, t["corr"] * t["sd_intercept"] * t["sd_slope"]],
+                        [t["corr"] * t["sd_intercept"] * t["sd_slope"], t["sd_slope"] ** 2]])
+        b = rng.multivariate_normal([0, 0], cov, n_patients)
+        eff = np.concatenate([[0], t["effect"]])
+        mod = np.concatenate([[0], t["moderation"]])
+        mu = (t["mean"][None, :] + arm[:, None] * (eff + mod * x[:, None]) + x[:, None] * t["moderator_effect"]
+              + b[:, :1] + b[:, 1:] * np.log1p(days)[None, :])
+        y = mu + rng.normal(0, t["sigma"], mu.shape)
+        frame = pd.DataFrame({"patient": np.repeat([f"P{i:03d}" for i in range(n_patients)], len(days)),
+                              "arm": np.repeat(arm, len(days)), "day": np.tile(days, n_patients),
+                              "msm": np.repeat(msm, len(days)), "madrs_total": y.ravel()})
+        truth_keys = {("effect", d): e for d, e in zip(post, t["effect"])}
+        truth_keys |= {("moderation", d): m for d, m in zip(post, t["moderation"])}
+        return TrialData(frame, source=f"calibration:{self.name}", truth=truth_keys)
+
+
+FAMILY = TrajectoryFamily()

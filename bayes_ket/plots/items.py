@@ -1,26 +1,17 @@
-"""Figures of the items model: item forest plot and per-item rootogram (format from the path's suffix)."""
+"""Figures of the items family: item forest plot and per-item rootogram (format from the path's suffix)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .errors import BayesKetError
-from .plots import save_figure
-from .scales import MADRS_ITEMS
-
-
-def _plt(path):
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+from ..errors import BayesKetError
+from ..scales import MADRS_ITEMS
+from .core import pyplot as _plt
+from .core import save_figure
 
 
 def _check(fit):
-    if fit.meta.get("family") != "items":
+    if "item_counts_rep" not in fit.idata.get("posterior_predictive", {}):
         raise BayesKetError("This figure needs a fit of the items model (bk.fit('items', ...)).")
 
 
@@ -34,7 +25,9 @@ def plot_item_forest(fit, path=None, ci_prob=0.95, moderator=None, day=None):
     plt = _plt(path)
     if not fit.meta.get("has_arm"):
         raise BayesKetError("Single-arm fit: no treatment effects to plot.")
-    s = fit.summary(ci_prob=ci_prob, quantities=[q for q in ("effect", "effect_mean", "moderation",
+    from ..results import summary_table
+
+    s = summary_table(fit, ci_prob=ci_prob, quantities=[q for q in ("effect", "effect_mean", "moderation",
                                                                "moderation_mean") if q in fit.quantities])
     if "day" in s and s["day"].notna().any():
         day = day if day is not None else float(s["day"].dropna().min())

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import BayesKetError
-from .plots import save_figure
+from ..errors import BayesKetError
+from .core import pyplot, save_figure
 
-COORD_COLS = ("day", "arm", "item", "moderator", "study", "class")
 MARKERS = {"base": "*", "refit": "o", "reweighted": "D"}
 
 
@@ -20,6 +19,12 @@ def swept_columns(table: pd.DataFrame) -> list[str]:
     return cols[cols.index("setting") + 1: cols.index("method")]
 
 
+def coordinate_columns(table: pd.DataFrame) -> list[str]:
+    """The coordinate columns of a summary or sweep table: those between quantity and mean."""
+    cols = list(table.columns)
+    return cols[cols.index("quantity") + 1: cols.index("mean")]
+
+
 def plot_sweep(table: pd.DataFrame, quantity, path=None, coords=None, x=None, log_x=None):
     """Each quantity (str or list) against the prior setting, with its interval (lower, upper).
 
@@ -29,12 +34,7 @@ def plot_sweep(table: pd.DataFrame, quantity, path=None, coords=None, x=None, lo
     Markers: star = base fit, diamond = reweighted, circle = refit; the base value is a
     dashed vertical line. Written to ``path`` (format from the suffix); returns the Figure.
     """
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot(path)
     quantities = [quantity] if isinstance(quantity, str) else list(quantity)
     swept = swept_columns(table)
     x = x or swept[0]
@@ -52,7 +52,7 @@ def plot_sweep(table: pd.DataFrame, quantity, path=None, coords=None, x=None, lo
                 raise BayesKetError(f"{q} has no coordinate {name!r}.")
             values = value if isinstance(value, (list, tuple, np.ndarray)) else [value]
             t = t[t[name].isin(values)]
-        group_cols = [c for c in COORD_COLS if c in t and t[c].notna().any()] + others
+        group_cols = [c for c in coordinate_columns(t) if t[c].notna().any()] + others
         groups = list(t.groupby(group_cols, sort=False, dropna=False)) if group_cols else [((), t)]
         xs_all = np.sort(t[x].unique())
         log = log_x if log_x is not None else (xs_all.min() > 0 and xs_all.max() / xs_all.min() > 4)

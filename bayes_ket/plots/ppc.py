@@ -1,46 +1,22 @@
-"""Figures for papers: posterior predictive check of visit means (format from the path's suffix)."""
+"""Posterior predictive check of visit means, for any family that replicates them."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import BayesKetError
-
-FORMATS = (".png", ".svg", ".pdf")
-ARM_COLOURS = {"ketamine": "#c0392b", "control": "#2c3e50", "all": "#2c3e50"}
+from .core import ARM_COLOURS, pyplot, save_figure
 
 
-def save_figure(fig, path) -> Path | None:
-    """Write ``fig`` to ``path`` (format from the suffix); None path: don't write."""
-    if path is None:
-        return None
-    path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise BayesKetError(f"Figure path {str(path)!r}: suffix must be one of {FORMATS}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150, bbox_inches="tight")
-    return path
-
-
-def plot_ppc(fit, path=None, bands=(0.5, 0.9)):
+def plot_visit_means(fit, path=None, bands=(0.5, 0.9)):
     """Observed visit means by arm (points, +-1 SE) over posterior predictive bands of the mean.
 
-    The bands are quantiles of the replicated data's visit means, over the same
-    observed rows, per arm. Item-level fits get the per-item rootogram instead
-    (``plots_items.plot_item_ppc``). Returns the matplotlib Figure.
+    The bands are quantiles of the replicated data's visit means (posterior predictive
+    variable ``visit_mean_rep``: chain, draw, day_obs, arm_obs), over the same observed
+    rows, per arm; the observed means come from ``fit.meta["observed_visit_means"]``.
+    Returns the matplotlib Figure.
     """
-    if fit.meta.get("family") == "items":
-        from .plots_items import plot_item_ppc
-
-        return plot_item_ppc(fit, path)
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot(path)
 
     rep = fit.idata.posterior_predictive["visit_mean_rep"]
     observed = pd.DataFrame(fit.meta["observed_visit_means"])
