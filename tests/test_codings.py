@@ -109,7 +109,7 @@ def test_missing_patient_level_values_are_listed():
     t = read_trial(df)
     assert t.missing_by_column() == {"msm": ["P1", "P3"], "smoker": ["P2"]}
     text = str(t.report())
-    assert "msm: 2 patients (P1, P3)" in text and "smoker: 1 patients (P2)" in text
+    assert "msm: 2 patients (P1, P3)" in text and "smoker: 1 patient (P2)" in text
     assert t.report().to_dict()["missing_patient_level_values"]["msm"] == {"n": 2, "patients": ["P1", "P3"]}
     assert read_trial(trial_df(msm=[8, 9, 10, 11, 7, 9])).missing_by_column() == {}
 

@@ -406,3 +406,9 @@ def test_a_scale_unknown_to_the_registry_is_not_a_score():
     df = pd.DataFrame({"patient": ["A", "A"], "day": [0, 7], "madrs_total": [30, 20], "vas_total": [80, 30]})
     with pytest.raises(BayesKetError, match="'vas_total'.*visit_columns="):
         read_trial(df)
+
+
+def test_two_columns_renamed_to_one_name_is_an_error(long_df):
+    df = long_df.assign(subject=long_df["patient"])
+    with pytest.raises(BayesKetError, match="'patient'.*appear twice after renaming"):
+        read_trial(df, columns={"subject": "patient"})

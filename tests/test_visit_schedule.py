@@ -214,7 +214,8 @@ def test_day_4000_is_flagged_and_warned():
     flagged = t.report().schedule["implausible"]
     assert [(f["patient"], f["day"], f["source_row"]) for f in flagged] == [("P01", 4000, 5)]
     assert 4000 in t.frame["day"].tolist()  # kept, not dropped
-    assert "implausible days (kept; check for typos): 1 rows" in str(t.report())
+    assert 4000 not in t.report().schedule["proposal"]  # and left out of the proposed windows
+    assert "implausible days (kept; check for typos): 1 row\n" in str(t.report())
 
 
 def test_genuine_long_follow_up_is_not_flagged():

@@ -290,11 +290,15 @@ def _centre(day: pd.Series, cluster: list[float]) -> float:
 
 
 def proposal_text(proposal: dict | None) -> str | None:
+    """'days 6-8 look like one visit at day 7 (no patient has two of them): if so, pass visit_windows={...}'."""
     if not proposal:
         return None
     groups = [f"days {lo:g}-{hi:g} look like one visit at day {day:g}" for day, (lo, hi) in proposal.items() if lo != hi]
     windows = ", ".join(f"{day:g}: ({lo:g}, {hi:g})" for day, (lo, hi) in proposal.items())
-    return "; ".join(groups) + f": pass visit_windows={{{windows}}} (or a scheduled_day column) to read them as visits"
+    return (
+        "; ".join(groups) + " (no patient has two visits in one of these ranges): if they are, pass "
+        f"visit_windows={{{windows}}} (or a scheduled_day column) to read them as visits"
+    )
 
 
 def implausible_days(frame: pd.DataFrame) -> list[dict]:

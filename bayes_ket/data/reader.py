@@ -170,13 +170,12 @@ def read_trial(
         kept = kept.assign(arm=kept["arm"].astype("int64"))
     validate.unique_visits(kept)
 
-    if mapping["method"] is None:
-        proposal = days.propose_windows(kept)
-        schedule.update(proposal=proposal, proposal_text=days.proposal_text(proposal))
-        if proposal:
-            notes.append(f"visit schedule: {schedule['proposal_text']}")
     schedule["implausible"] = days.implausible_days(kept)
     days.warn_implausible(schedule["implausible"])
+    if mapping["method"] is None:
+        flagged = kept["source_row"].isin([f["source_row"] for f in schedule["implausible"]])
+        proposal = days.propose_windows(kept.loc[~flagged])
+        schedule.update(proposal=proposal, proposal_text=days.proposal_text(proposal))
 
     kept = kept.sort_values(["patient", "period", "day"], kind="stable").reset_index(drop=True)
     excluded = pd.concat([e[[c for c in EXCLUDED_COLUMNS if c in e]] for e in excluded], ignore_index=True)
@@ -219,7 +218,7 @@ def _rename(raw: pd.DataFrame, mapping: dict) -> tuple[pd.DataFrame, bool]:
     twice = sorted(n for n, k in counts.items() if k > 1)
     if twice:
         raise BayesKetError(
-            f"Columns {offending(twice)} appear twice after renaming. Fix: map only one input column to each name."
+            f"Columns {offending(map(repr, twice))} appear twice after renaming. Fix: map only one input column to each name."
         )
     return raw.rename(columns=names), wide
 

@@ -144,9 +144,7 @@ class TrialReport:
         out.append("codings")
         out += [f"  {c['label']} ({c['kind']}; {_levels(c)})" for c in self.codings.values()] or ["  none"]
         out.append("missing patient-level values")
-        out += [
-            f"  {col}: {len(ids)} patients ({offending(ids)})" for col, ids in self.missing.items()
-        ] or ["  none"]
+        out += [f"  {col}: {_patients(len(ids))} ({offending(ids)})" for col, ids in self.missing.items()] or ["  none"]
         out += ["studies", *_study_lines(self.studies)]
         out += ["notes"] + ([f"  - {n}" for n in self.notes] or ["  none"])
         return "\n".join(out)
@@ -202,8 +200,12 @@ def _levels(coding: dict) -> str:
     per = coding["patients_per_level"]
     if coding["kind"] == "binary":
         lv = coding["levels"]
-        return f"0 = {lv[0]}: {per[str(lv[0])]} patients, 1 = {lv[1]}: {per[str(lv[1])]} patients"
-    return "reference " + str(coding["reference"]) + "; " + ", ".join(f"{k}: {v}" for k, v in per.items()) + " patients"
+        return f"0 = {lv[0]}: {_patients(per[str(lv[0])])}, 1 = {lv[1]}: {_patients(per[str(lv[1])])}"
+    return f"reference {coding['reference']}; " + ", ".join(f"{k}: {_patients(v)}" for k, v in per.items())
+
+
+def _patients(n: int) -> str:
+    return f"{n} patient" + ("" if n == 1 else "s")
 
 
 def _schedule_lines(schedule: dict) -> list[str]:
@@ -229,7 +231,7 @@ def _schedule_lines(schedule: dict) -> list[str]:
         lines.append(f"  proposal: {schedule['proposal_text']}")
     flagged = schedule.get("implausible", [])
     if flagged:
-        lines.append(f"  implausible days (kept; check for typos): {len(flagged)} rows")
+        lines.append(f"  implausible days (kept; check for typos): {len(flagged)} row" + ("s" if len(flagged) > 1 else ""))
         for f in flagged[:10]:
             actual = f" (actual day {f['actual_day']:g})" if "actual_day" in f else ""
             lines.append(
@@ -251,7 +253,7 @@ def _study_lines(studies: dict) -> list[str]:
     for study, f in per.items():
         days = ", ".join(f"{d:g}" for d in f["days"])
         lines.append(
-            f"  {study}: {f['patients']} patients; days {days}; scales {', '.join(f['scales']) or 'none'}; "
+            f"  {study}: {_patients(f['patients'])}; days {days}; scales {', '.join(f['scales']) or 'none'}; "
             f"moderators {', '.join(f['moderators']) or 'none'}"
         )
     if studies.get("not_in_table"):
