@@ -24,7 +24,7 @@ Without a schedule, ``propose_windows`` looks for clusters of nearby days that n
 patient visits twice (days 6, 7 and 8 for a "week 1" visit) and proposes
 ``visit_windows=``; the data are left as they are.
 
-Plausibility (``implausible_days``): a day is flagged (warned about and listed in the
+Plausibility (``implausible``): a day is flagged (warned about and listed in the
 report, not excluded) when it lies beyond max(2 R, R + 14) days, R being the 90th
 percentile (lower value) of the patients' last visit days, or, with ``scheduled_day``,
 when the actual day is more than max(7, half the scheduled day) days from it.
@@ -301,25 +301,28 @@ def proposal_text(proposal: dict | None) -> str | None:
     )
 
 
-def implausible_days(frame: pd.DataFrame) -> list[dict]:
-    """Rows whose (actual) day is implausible, with the reason (see the module docstring)."""
+def implausible(frame: pd.DataFrame) -> pd.Series:
+    """Per row, why its (actual) day is implausible ("" when it is not; see the module docstring)."""
     actual = frame["actual_day"] if "actual_day" in frame else frame["day"]
+    reasons = pd.Series("", index=frame.index, dtype=object)
     last = actual.groupby(frame["patient"]).max().dropna()
     if last.empty:
-        return []
+        return reasons
     reference = float(np.quantile(last.to_numpy(), LATE_QUANTILE, method="lower"))
     limit = max(LATE_FACTOR * reference, reference + LATE_MARGIN)
     late = actual > limit
-    reasons = pd.Series("", index=frame.index, dtype=object)
     reasons[late] = (
         f"beyond {limit:g} days (twice the 90th percentile of the patients' last visit days, {reference:g}, "
         f"and at least {LATE_MARGIN:g} days beyond it)"
     )
     if "actual_day" in frame:
-        gap = (frame["actual_day"] - frame["day"]).abs()
-        far = gap > np.maximum(7.0, 0.5 * frame["day"])
+        far = (frame["actual_day"] - frame["day"]).abs() > np.maximum(7.0, 0.5 * frame["day"])
         reasons[far & ~late] = "actual day far from its scheduled day (more than max(7, half the scheduled day) apart)"
-    flagged = frame.loc[reasons.ne("")]
+    return reasons
+
+
+def flagged_rows(frame: pd.DataFrame, reasons: pd.Series) -> list[dict]:
+    """The rows with a reason, as plain records for the report."""
     return [
         {
             "patient": _plain(row["patient"]),
@@ -329,7 +332,7 @@ def implausible_days(frame: pd.DataFrame) -> list[dict]:
             "source_row": int(row["source_row"]),
             "reason": reasons[i],
         }
-        for i, row in flagged.iterrows()
+        for i, row in frame.loc[reasons.ne("")].iterrows()
     ]
 
 

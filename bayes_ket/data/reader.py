@@ -170,12 +170,7 @@ def read_trial(
         kept = kept.assign(arm=kept["arm"].astype("int64"))
     validate.unique_visits(kept)
 
-    schedule["implausible"] = days.implausible_days(kept)
-    days.warn_implausible(schedule["implausible"])
-    if mapping["method"] is None:
-        flagged = kept["source_row"].isin([f["source_row"] for f in schedule["implausible"]])
-        proposal = days.propose_windows(kept.loc[~flagged])
-        schedule.update(proposal=proposal, proposal_text=days.proposal_text(proposal))
+    schedule.update(_check_days(kept, scheduled=mapping["method"] is not None))
 
     kept = kept.sort_values(["patient", "period", "day"], kind="stable").reset_index(drop=True)
     excluded = pd.concat([e[[c for c in EXCLUDED_COLUMNS if c in e]] for e in excluded], ignore_index=True)
@@ -192,6 +187,18 @@ def read_trial(
         schedule=schedule,
         study_join=study_join,
     )
+
+
+def _check_days(kept: pd.DataFrame, scheduled: bool) -> dict:
+    """Implausible days (warned, listed) and, without a schedule, proposed visit windows
+    computed without them."""
+    reasons = days.implausible(kept)
+    facts = {"implausible": days.flagged_rows(kept, reasons)}
+    days.warn_implausible(facts["implausible"])
+    if not scheduled:
+        proposal = days.propose_windows(kept.loc[reasons.eq("")])
+        facts.update(proposal=proposal, proposal_text=days.proposal_text(proposal))
+    return facts
 
 
 # ---- input -----------------------------------------------------------------
