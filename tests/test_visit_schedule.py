@@ -234,3 +234,14 @@ def test_actual_day_far_from_its_scheduled_day_is_flagged():
         t = read_trial(df)
     flagged = t.report().schedule["implausible"]
     assert len(flagged) == 1 and flagged[0]["actual_day"] == 20 and "far from its scheduled day" in flagged[0]["reason"]
+
+
+def test_wide_input_flags_the_cell_not_the_patient():
+    # in wide input source_row is the patient's row: only the implausible cell leaves the proposal
+    wide = pd.DataFrame({"patient": ["A", "B", "C", "D"], "madrs_total_d0": [30, 31, 29, 28],
+                         "madrs_total_d6": [20, np.nan, np.nan, np.nan], "madrs_total_d7": [np.nan, 21, 22, np.nan],
+                         "madrs_total_d8": [np.nan, np.nan, np.nan, 19], "madrs_total_d4000": [12, np.nan, np.nan, np.nan]})
+    with pytest.warns(BayesKetWarning, match="patient A day 4000"):
+        rep = read_trial(wide).report()
+    assert [f["day"] for f in rep.schedule["implausible"]] == [4000]
+    assert rep.schedule["proposal"] == {0.0: [0.0, 0.0], 7.0: [6.0, 8.0]}
