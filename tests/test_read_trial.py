@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -70,7 +72,7 @@ def test_long_and_wide_give_the_same_frame(long_df):
 
 def test_wide_fractional_day_and_missing_cells():
     wide = pd.DataFrame(
-        {"patient": ["A", "B"], "arm": ["d", "p"], "madrs_total_d0": [30, 31],
+        {"patient": ["A", "B"], "arm": ["ketamine", "placebo"], "madrs_total_d0": [30, 31],
          "madrs_total_d0.17": [28, np.nan], "madrs_total_d1": [np.nan, 25]}
     )
     t = read_trial(wide)
@@ -100,13 +102,39 @@ def test_item_names_accepted(long_df):
 
 
 def test_arm_labels(long_df):
-    df = long_df.assign(arm=long_df["arm"].map({"Ketamine": "esk", "KETAMINE": "D", "placebo": "Midazolam", "Saline": 0}))
-    with pytest.raises(BayesKetError, match=r"'arm'.*esk.*arm_labels="):
+    df = long_df.assign(arm=long_df["arm"].map({"Ketamine": "Esketamine", "KETAMINE": "Esketamine", "placebo": "Midazolam", "Saline": 0}))
+    with pytest.raises(BayesKetError, match=r"'arm'.*Esketamine.*arm_labels="):
         read_trial(df)
-    t = read_trial(df, arm_labels={"ESK": 1})
+    t = read_trial(df, arm_labels={"ESKETAMINE": 1})
     assert t.frame.groupby("patient")["arm"].first().tolist() == [1, 0, 1, 0]
+    assert t.arm_names == {1: "Esketamine", 0: "Midazolam"}
     with pytest.raises(BayesKetError, match="1 \\(ketamine\\) or 0"):
-        read_trial(df, arm_labels={"esk": "maybe"})
+        read_trial(df, arm_labels={"esketamine": "maybe"})
+
+
+def test_arm_names_are_the_datas_own(long_df):
+    t = read_trial(long_df.assign(arm=long_df["arm"].replace({"KETAMINE": "Ketamine", "Saline": "placebo"})))
+    assert t.arm_names == {1: "Ketamine", 0: "placebo"}
+    numeric = read_trial(long_df.assign(arm=long_df["arm"].map({"Ketamine": 1, "KETAMINE": 1, "placebo": 0, "Saline": 0})))
+    assert numeric.arm_names == {1: "ketamine", 0: "control"}
+    assert read_trial(long_df).report().visit_counts.columns.tolist() == ["ketamine", "control"]
+
+
+@pytest.mark.parametrize("label", ["Esketamine", "drug", "d", "active", "treatment", "p", "c", "sham", "A"])
+def test_only_the_documented_arm_labels_are_read(long_df, label):
+    # formerly "esketamine", "drug", "d", ... were silently mapped; now only ketamine/1 and
+    # placebo/saline/midazolam/control/0 are read without arm_labels=
+    df = long_df.assign(arm=long_df["arm"].replace({"Ketamine": label}))
+    with pytest.raises(BayesKetError, match=rf"'arm'.*{label}.*arm_labels="):
+        read_trial(df)
+
+
+def test_two_labels_in_one_arm_is_an_error(long_df):
+    df = long_df.assign(arm=long_df["arm"].map({"Ketamine": "Ketamine", "KETAMINE": "Ketamine", "placebo": "Esketamine", "Saline": "Esketamine"}))
+    with pytest.raises(BayesKetError, match=r"two labels but every row lands in one arm \('Esketamine' -> 1, 'Ketamine' -> 1\)"):
+        read_trial(df, arm_labels={"esketamine": 1})
+    single = read_trial(long_df.assign(arm="ketamine"))
+    assert not single.has_arm and single.arm_names == {1: "ketamine"}
 
 
 def test_crossover():
@@ -179,9 +207,15 @@ def test_report_contents(long_df):
     assert list(rep.visit_counts.columns) == ["ketamine", "control"]
     assert rep.visit_counts.to_numpy().tolist() == [[2, 2]] * 3
     d = rep.to_dict()
-    assert d["rows_used"] == 12 and d["accounted"] is True
+    assert d["rows"]["rows_used"] == 12 and d["rows"]["accounted"] is True
+    assert list(d) == ["source", "layout", "rows", "patients", "visits", "schedule", "codings",
+                       "missing_patient_level_values", "studies", "notes"]
+    json.dumps(d)  # plain data
     text = str(rep)
     assert "12 in, 12 used, 0 excluded" in text and "ketamine" in text
+    headings = [line for line in text.splitlines() if line and not line.startswith(" ")][1:]
+    assert headings == ["rows", "patients", "visits", "schedule", "codings", "missing patient-level values",
+                        "studies", "notes"]
 
 
 def test_single_arm_report_counts_all():
@@ -245,7 +279,9 @@ def _set(row, col, value):
         pytest.param(lambda d: d.drop(columns=ITEMS).assign(hrsd17_total=[5] * 3 + [-1] + [5] * 8), "'hrsd17_total'",
                      "rows 3 (patients P02)", id="hrsd negative"),
         pytest.param(_set(6, "day", -1), "'day'", "rows 6 (patients P03)", id="negative day"),
-        pytest.param(_set(6, "day", "week 1"), "'day'", "rows 6 (patients P03)", id="non-numeric day"),
+        pytest.param(_set(6, "day", "follow-up"), "'day'", "rows 6 (patients P03)", id="day label not a day"),
+        pytest.param(_set(6, "day", "week 1"), "patient x period x day", "rows 6, 8 (patients P03)",
+                     id="day label read as 7: duplicate"),
         pytest.param(_set(6, "day", np.nan), "'day'", "rows 6 (patients P03)", id="missing day value"),
         pytest.param(_set(1, "day", 0.0), "patient x period x day", "rows 0, 1 (patients P01)", id="duplicate visit"),
         pytest.param(_set(2, "msm", 9), "'msm'", "patients P01", id="moderator varies"),
@@ -303,3 +339,76 @@ def test_wide_duplicate_columns():
 def test_missing_visit_is_not_an_error(long_df):
     t = read_trial(long_df.drop(index=[4, 8]))
     assert len(t.frame) == 10 and accounted(t).rows_excluded == 0
+
+
+# ---- every registered scale is read and validated --------------------------------------
+def test_other_scales_are_scores_not_moderators():
+    df = pd.DataFrame({"patient": ["A", "A", "B", "B"], "day": [0, 7] * 2, "bdi2_total": [30, 12, 25, np.nan],
+                       "phq9_total": [20, 8, np.nan, np.nan], "cgis_total": [5, 2, 6, 4], "age": [30, 30, 40, 40]})
+    t = read_trial(df)
+    assert t.outcomes == ["bdi2_total", "phq9_total", "cgis_total"] and t.moderators == ["age"]
+    assert t.observed_scales == ["bdi2", "phq9", "cgis"]
+    assert accounted(t).rows_excluded == 0
+
+
+def test_items_of_any_summed_scale_give_its_total():
+    items = {f"bdi2_{k}": [k % 4, 0] for k in range(1, 22)}
+    df = pd.DataFrame({"patient": ["A", "A"], "day": [0, 7], **items})
+    f = read_trial(df).frame
+    assert f["bdi2_total"].tolist() == [sum(k % 4 for k in range(1, 22)), 0]
+    with pytest.raises(BayesKetError, match=r"'bdi2_total' disagrees with the sum of bdi2_1..bdi2_21.*rows 1"):
+        read_trial(df.assign(bdi2_total=[31, 1]))
+
+
+def test_item_ranges_come_from_the_registry():
+    df = pd.DataFrame({"patient": ["A", "A"], "day": [0, 7], "hrsd17_1": [4, 3], "hrsd17_4": [2, 3]})
+    with pytest.raises(BayesKetError, match=r"'hrsd17_4' must hold whole numbers 0-2; rows 1 \(patients A\) hold 3"):
+        read_trial(df)
+    qids = pd.DataFrame({"patient": ["A"], "day": [0], "qids_sr16_1": [3], "qids_sr16_5": [2], "qids_sr16_total": [14]})
+    f = read_trial(qids).frame  # QIDS-SR16: items checked, total not derived (not an item sum)
+    assert f["qids_sr16_total"].tolist() == [14] and "qids_sr16_16" in f
+    with pytest.raises(BayesKetError, match="'qids_sr16_5' must hold whole numbers 0-3"):
+        read_trial(qids.assign(qids_sr16_5=4))
+
+
+@pytest.mark.parametrize("column, value, match", [
+    ("cgis_total", 0, "'cgis_total' must hold totals 1-7"),
+    ("hama_total", 57, "'hama_total' must hold totals 0-56"),
+    ("madrs_11", 3, "'madrs_11' looks like an item of the scale 'madrs', which has 10 items"),
+    ("cgis_1", 3, "'cgis_1' looks like an item of the scale 'cgis', which has no items"),
+])
+def test_scale_column_errors(column, value, match):
+    df = pd.DataFrame({"patient": ["A"], "day": [0], "madrs_total": [30], column: [value]})
+    with pytest.raises(BayesKetError, match=match):
+        read_trial(df)
+
+
+@pytest.fixture
+def vas():
+    scale = scales.register(scales.Scale(name="vas", range=(0, 100), remission=20, label="VAS mood"))
+    yield scale
+    scales.unregister("vas")
+
+
+def test_a_registered_scale_is_read(vas):
+    from bayes_ket.data.schema import OUTCOMES, TOTAL_RANGES
+
+    df = pd.DataFrame({"patient": ["A", "A", "B"], "day": [0, 7, 0], "vas_total": [80, 30, 60], "age": [30, 30, 40]})
+    t = read_trial(df)
+    assert t.outcomes == ["vas_total"] and t.moderators == ["age"]
+    assert TOTAL_RANGES["vas_total"] == (0, 100) and "vas_total" in OUTCOMES
+    with pytest.raises(BayesKetError, match="'vas_total' must hold totals 0-100"):
+        read_trial(df.assign(vas_total=[80, 130, 60]))
+
+
+def test_a_scale_unknown_to_the_registry_is_not_a_score():
+    # before registering, vas_total is a numeric visit-level column: an error names visit_columns=
+    df = pd.DataFrame({"patient": ["A", "A"], "day": [0, 7], "madrs_total": [30, 20], "vas_total": [80, 30]})
+    with pytest.raises(BayesKetError, match="'vas_total'.*visit_columns="):
+        read_trial(df)
+
+
+def test_two_columns_renamed_to_one_name_is_an_error(long_df):
+    df = long_df.assign(subject=long_df["patient"])
+    with pytest.raises(BayesKetError, match="'patient'.*appear twice after renaming"):
+        read_trial(df, columns={"subject": "patient"})

@@ -12,10 +12,14 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from .. import scales
 from ..errors import BayesKetError, offending
-from .schema import ARM_LABELS, ITEM_RANGE, MADRS_ITEM_COLUMNS, OUTCOMES, REQUIRED_COLUMNS, TOTAL_RANGES
+from .schema import REQUIRED_COLUMNS, score_columns
 
 SET_MISSING = "Fix: correct the values or set them missing (NaN)."
+#: text that files use for a missing value (compared in lower case)
+MISSING_CODES = {"", ".", "-", "--", "?", "na", "n/a", "nan", "nd", "none", "null", "missing", "unknown", "not done"}
+DECIMAL_COMMA = r"^\s*-?\d+,\d+\s*$"
 
 
 def where(frame: pd.DataFrame, mask) -> str:
@@ -44,11 +48,12 @@ def require_columns(frame: pd.DataFrame, wide: bool = False) -> None:
                 f"Required column '{col}' is missing; the input has {given}. "
                 f"Fix: add it or map yours with {how}."
             )
-    outcomes = [*MADRS_ITEM_COLUMNS, *OUTCOMES]
-    if not any(c in frame for c in outcomes):
+    if not any(c in frame for c in score_columns()):
+        totals = ", ".join(s.total_column for s in scales.all_scales())
         raise BayesKetError(
-            f"No outcome column: expected one of madrs_total, madrs_1..madrs_10, gad7_total, hrsd17_total; "
-            f"the input has {given}. Fix: map yours with columns={{'your_name': 'madrs_total'}}."
+            f"No outcome column: expected a scale's total ({totals}) or its items (madrs_1..madrs_10, ...); "
+            f"the input has {given}. Fix: map yours with columns={{'your_name': 'madrs_total'}}, or register "
+            "your scale with bk.scales.register."
         )
 
 
@@ -68,24 +73,49 @@ def patient_ids(frame: pd.DataFrame) -> None:
 def numeric(frame: pd.DataFrame, column: str, what: str) -> pd.Series:
     """The column as float; text that is not a number is an error (missing stays NaN)."""
     raw = frame[column]
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.astype(float)
     out = pd.to_numeric(raw, errors="coerce").astype(float)
     bad = raw.notna() & out.isna()
     if bad.any():
         raise BayesKetError(
-            f"Column '{column}' must hold {what}; {where(frame, bad)} hold {values(raw, bad)}. {SET_MISSING}"
+            f"Column '{column}' must hold {what}; {where(frame, bad)} hold {values(raw, bad)}. {fix_for_text(raw[bad])}"
         )
     return out
 
 
-def day(frame: pd.DataFrame) -> pd.Series:
-    d = numeric(frame, "day", "days since the infusion (numbers >= 0)")
-    bad = d.isna() | (d < 0)
+def fix_for_text(text: pd.Series) -> str:
+    """The fix for text where numbers belong: decimal commas, missing-value codes, or a correction."""
+    shown = text.astype(str)
+    if shown.str.match(DECIMAL_COMMA).all():
+        return "Fix: these are decimal commas: read the file with decimal=','."
+    if shown.str.strip().str.lower().isin(MISSING_CODES).all():
+        codes = sorted(set(shown))
+        return f"Fix: these look like missing-value codes: read the file with na_values={codes!r}."
+    return SET_MISSING
+
+
+def nonnegative_days(frame: pd.DataFrame, mapped: bool) -> None:
+    """Days (after any schedule mapping) are >= 0: 0 is the baseline."""
+    bad = frame["day"] < 0
+    if bad.any():
+        how = (
+            "correct the windows" if mapped else
+            "correct the days, or map pre-baseline assessments to the baseline with visit_windows={0: (-7, 0), ...}"
+        )
+        raise BayesKetError(
+            f"Column 'day' must hold days since the infusion (>= 0, 0 = baseline); {where(frame, bad)} hold "
+            f"{values(frame['day'], bad)}. Fix: {how}."
+        )
+
+
+def day_present(frame: pd.DataFrame, day: pd.Series) -> None:
+    bad = day.isna()
     if bad.any():
         raise BayesKetError(
-            f"Column 'day' must hold days since the infusion (numbers >= 0, 0 = baseline); "
-            f"{where(frame, bad)} hold {values(frame['day'], bad)}. Fix: correct the days."
+            f"Column 'day' is missing on {where(frame, bad)}. Fix: give every visit its day (a number, a date or "
+            "a label such as 'Week 1'), or drop the rows."
         )
-    return d
 
 
 def period(frame: pd.DataFrame) -> pd.Series:
@@ -110,26 +140,32 @@ def whole_in_range(frame: pd.DataFrame, column: str, lo: int, hi: int, what: str
     return x
 
 
-def items(frame: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({c: whole_in_range(frame, c, *ITEM_RANGE) for c in MADRS_ITEM_COLUMNS if c in frame})
+def items(frame: pd.DataFrame, scale) -> pd.DataFrame:
+    """The scale's item columns present in the frame, as whole numbers within each item's range."""
+    return pd.DataFrame(
+        {c: whole_in_range(frame, c, *scale.item_range(c)) for c in scale.item_columns if c in frame},
+        index=frame.index,
+    )
 
 
 def total(frame: pd.DataFrame, column: str) -> pd.Series:
-    lo, hi = TOTAL_RANGES[column]
-    x = numeric(frame, column, f"totals {lo}-{hi}")
+    """A registered scale's total column, within the scale's range."""
+    lo, hi = scales.for_column(column).range
+    x = numeric(frame, column, f"totals {lo:g}-{hi:g}")
     bad = x.notna() & ((x < lo) | (x > hi))
     if bad.any():
         raise BayesKetError(
-            f"Column '{column}' must hold totals {lo}-{hi}; {where(frame, bad)} hold {values(x, bad)}. {SET_MISSING}"
+            f"Column '{column}' must hold totals {lo:g}-{hi:g}; {where(frame, bad)} hold {values(x, bad)}. {SET_MISSING}"
         )
     return x
 
 
-def total_matches_items(frame: pd.DataFrame, given: pd.Series, item_sum: pd.Series) -> None:
+def total_matches_items(frame: pd.DataFrame, scale, given: pd.Series, item_sum: pd.Series) -> None:
     bad = given.notna() & item_sum.notna() & ((given - item_sum).abs() > 1e-9)
     if bad.any():
+        first, last = scale.item_columns[0], scale.item_columns[-1]
         raise BayesKetError(
-            f"Column 'madrs_total' disagrees with the sum of madrs_1..madrs_10 on {where(frame, bad)} "
+            f"Column '{scale.total_column}' disagrees with the sum of {first}..{last} on {where(frame, bad)} "
             f"(totals {values(given, bad)} vs item sums {values(item_sum, bad)}). "
             "Fix: correct the items or the total, or drop the total (it is derived from the items)."
         )
@@ -137,53 +173,6 @@ def total_matches_items(frame: pd.DataFrame, given: pd.Series, item_sum: pd.Seri
 
 def msm(frame: pd.DataFrame) -> pd.Series:
     return whole_in_range(frame, "msm", 3, 15, "whole-number Maudsley Staging scores")
-
-
-# ---- arms ------------------------------------------------------------------
-def _label(v) -> str | None:
-    if pd.isna(v):
-        return None
-    if isinstance(v, (bool, np.bool_, int, np.integer, float, np.floating)) and float(v) % 1 == 0:
-        return str(int(v))
-    return str(v).strip().lower()
-
-
-def arm_lookup(arm_labels: Mapping | None = None) -> dict[str, int]:
-    """Lower-case label -> 1 (ketamine) / 0 (control): schema.ARM_LABELS plus arm_labels."""
-    lookup = {label: code for code, labels in ARM_LABELS.items() for label in labels}
-    codes = {1: 1, 0: 0, "ketamine": 1, "control": 0}
-    for label, code in (arm_labels or {}).items():
-        key = code.lower() if isinstance(code, str) else code
-        if key not in codes:
-            raise BayesKetError(
-                f"arm_labels maps {label!r} to {code!r}; map each label to 1 (ketamine) or 0 (control)."
-            )
-        lookup[_label(label)] = codes[key]
-    return lookup
-
-
-def arm(frame: pd.DataFrame, arm_labels: Mapping | None = None) -> pd.Series:
-    """Arm labels mapped case-insensitively to 1 / 0 (float, NaN where missing)."""
-    lookup = arm_lookup(arm_labels)
-    labels = frame["arm"].map(_label)
-    out = labels.map(lookup).astype(float)
-    bad = labels.notna() & out.isna()
-    if bad.any():
-        raise BayesKetError(
-            f"Column 'arm' has labels that cannot be mapped: {values(frame['arm'], bad)} on {where(frame, bad)}. "
-            "Known: ketamine/drug/d/1 (ketamine) and placebo/saline/midazolam/control/p/0 (control). "
-            "Fix: pass arm_labels={'your_label': 1 or 0}."
-        )
-    return out
-
-
-def arm_present(frame: pd.DataFrame) -> None:
-    bad = frame["arm"].isna()
-    if bad.any():
-        raise BayesKetError(
-            f"Column 'arm' is missing on {where(frame, bad)}. "
-            "Fix: give every visit its arm (or drop the column for a single-arm cohort)."
-        )
 
 
 # ---- constancy -------------------------------------------------------------

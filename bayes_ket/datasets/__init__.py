@@ -16,6 +16,8 @@ __all__ = ["riesby", "ketamine_moa"]
 HEALTHY = "healthy control (include_healthy=False)"
 NO_SESSION = "no session recorded"
 NOT_GIVEN = "infusion never given (no arm for this session)"
+#: session kinds of ketamine_moa -> arm labels (the placebo was saline)
+ARM_LABELS = {"d": "Ketamine", "p": "Placebo"}
 
 
 def _file(*parts: str):
@@ -55,8 +57,12 @@ def ketamine_moa(include_healthy: bool = False) -> TrialData:
     second. ses-b0 is day 0 of period 1; ses-d2/ses-d10 are days 2/10 of the period
     in which ketamine was given (arm 1), ses-p2/ses-p10 likewise for placebo (arm 0).
     Columns: patient (str), arm, period, day, madrs_total, hrsd17_total, hamd6_total
-    (HAM-D 6, Bech; a per-visit score, not a canonical outcome), and patient-level
-    group ("MDD", "BP", "HC"), age, bmi, female (1/0, NaN if not available).
+    (HAM-D 6, Bech; a per-visit score, not a registered scale), and patient-level
+    group, age, bmi, female (1/0, NaN if not available). ``group`` is coded by read_trial
+    (``trial.codings["group"]``): without healthy controls it is binary, 1 = bipolar
+    depression ("BP") vs 0 = major depressive disorder ("MDD"); with them, a categorical
+    column with levels MDD (reference), BP, HC. ``trial.arm_names`` is
+    {1: "Ketamine", 0: "Placebo"}.
 
     Excluded with their reasons (see ``report()``): healthy controls unless
     ``include_healthy``; sessions whose infusion was never given (infusion n/a,
@@ -73,7 +79,7 @@ def ketamine_moa(include_healthy: bool = False) -> TrialData:
     frame = pd.DataFrame(
         {
             "patient": d["participant_id"],
-            "arm": session["kind"].mask(is_base, d["infusion_1"]),
+            "arm": session["kind"].mask(is_base, d["infusion_1"]).map(ARM_LABELS),
             "period": period,
             "day": session["day"].astype(float),
             "madrs_total": d["MADRS_Total"],
@@ -95,7 +101,7 @@ def ketamine_moa(include_healthy: bool = False) -> TrialData:
         index=d.index,
     )
     keep = reason.eq("")
-    trial = read_trial(frame.loc[keep], visit_columns=("hamd6_total",))
+    trial = read_trial(frame.loc[keep], visit_columns=("hamd6_total",), reference_levels={"group": "MDD"})
     dropped = frame.loc[~keep, ["source_row", "patient", "day"]].assign(reason=reason[~keep])
     excluded = pd.concat([dropped, trial.excluded], ignore_index=True).sort_values("source_row", ignore_index=True)
     return replace(

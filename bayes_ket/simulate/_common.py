@@ -2,8 +2,8 @@
 from a cumulative-logit latent, dropout and sporadic missingness, rounding to a
 scale's range, and the assembly of the canonical frame and its JSON-safe truth.
 
-Nothing here depends on ``bayes_ket.scales`` or the reader: the simulators produce
-the canonical frame directly.
+The simulators produce the canonical frame directly, without the reader; response
+follows ``bayes_ket.scales`` (the one percent-improvement rule).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ..data.schema import MADRS_ITEM_COLUMNS
 from ..data.trial import TrialData
 from ..errors import BayesKetError
 from ..scales import MADRS_ITEMS as ITEM_NAMES
+from ..scales import RESPONSE_REDUCTION, percent_improvement
 
 
 N_ITEMS = len(ITEM_NAMES)
@@ -212,13 +213,17 @@ def share(mask) -> float:
     return float(x.mean()) if x.size else float("nan")
 
 
-def responded(baseline, score):
-    """>= 50 % reduction from baseline (NaN where either is missing)."""
-    b, s = np.asarray(baseline, float), np.asarray(score, float)
-    return np.where(np.isnan(b) | np.isnan(s), np.nan, s <= 0.5 * b)
+def responded(baseline, score, floor: float = 0.0):
+    """Response by the package's one rule (``scales.responded``): a percent improvement
+    100 (baseline - score) / (baseline - floor) of at least 50 %. A float array: 1.0 / 0.0,
+    NaN where either score is missing or the baseline is at the floor (no percent
+    improvement, so no response)."""
+    pct = np.asarray(percent_improvement(np.asarray(baseline, float), np.asarray(score, float), floor), float)
+    return np.where(np.isnan(pct), np.nan, pct >= 100 * RESPONSE_REDUCTION - 1e-9)
 
 
 def remitted(score, threshold: float):
+    """Remission, score <= threshold (inclusive): 1.0 / 0.0, NaN where missing."""
     s = np.asarray(score, float)
     return np.where(np.isnan(s), np.nan, s <= threshold)
 
