@@ -25,11 +25,15 @@ if "blas__ldflags" not in _os.environ.get("PYTENSOR_FLAGS", ""):
 from ._version import __version__  # noqa: E402
 from .errors import BayesKetError, BayesKetWarning  # noqa: E402
 
+# Functions named like their own module are bound now: importing the module later would otherwise
+# bind the package attribute to the module. Both are light (no PyMC, JAX or ArviZ).
+from .sensitivity import sensitivity  # noqa: E402
+from .simulate import simulate  # noqa: E402
+
 #: public name -> (module, attribute); attribute None: the module itself
 _LAZY = {
     "read_trial": (".data.reader", "read_trial"),
     "TrialData": (".data.trial", "TrialData"),
-    "simulate": (".simulate", "simulate"),
     "datasets": (".datasets", None),
     "scales": (".scales", None),
     "cards": (".cards", None),
@@ -39,11 +43,10 @@ _LAZY = {
     "load_fit": (".results", "load_fit"),
     "compare": (".results", "compare"),
     "sweep": (".sweeps", "sweep"),
-    "sensitivity": (".sensitivity", "sensitivity"),
     "plot_sweep": (".plots", "plot_sweep"),
 }
 
-__all__ = sorted(["BayesKetError", "BayesKetWarning", *_LAZY])
+__all__ = sorted(["BayesKetError", "BayesKetWarning", "sensitivity", "simulate", *_LAZY])
 
 
 def __getattr__(name):

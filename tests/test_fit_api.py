@@ -18,7 +18,7 @@ def test_summary_has_every_quantity_and_column(mock_fit):
     s = quiet(mock_fit.summary)
     expected = {"effect", "moderation", "moderator_effect", "mean_trajectory", "response_rate", "remission_rate",
                 "response_difference", "nnt_response", "sd_patient_intercept", "sd_patient_slope",
-                "corr_patient", "sigma"}
+                "corr_patient", "sigma", "percent_improvement", "percent_difference"}
     assert expected == set(s["quantity"])
     assert list(s.columns[:4]) == ["quantity", "day", "arm", "moderator"]
     assert list(s.columns[-8:]) == SUMMARY_COLUMNS

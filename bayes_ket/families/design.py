@@ -49,6 +49,34 @@ class Exclusions:
         return "; ".join(f"{n} rows: {r}" for r, n in counts.items())
 
 
+def outcome_scale(trial, outcome: str):
+    """The registered scale of a total-score outcome column, after checking the trial has it."""
+    from .. import scales
+
+    scale = scales.for_column(outcome)
+    totals = [s.total_column for s in scales.all_scales()]
+    if scale is None or outcome != scale.total_column:
+        raise BayesKetError(f"outcome={outcome!r} is not a total score of a registered scale. Fix: use one of "
+                            f"{trial.outcomes or totals}, or register your scale with bk.scales.register(...).")
+    if outcome not in trial.frame or trial.frame[outcome].notna().sum() == 0:
+        raise BayesKetError(
+            f"Column {outcome!r} has no observed values in this trial. Fix: choose outcome= from {trial.outcomes}.")
+    return scale
+
+
+def remission_threshold(scale, card, argument=None) -> float | None:
+    """Remission threshold (score <= value): the fit argument, else the card's setting for this
+    outcome (a number, or a table {column: value}), else the scale registry's."""
+    if argument is not None:
+        return float(argument)
+    setting = card.settings.get("remission_threshold")
+    if isinstance(setting, dict):
+        setting = setting.get(scale.total_column)
+    if setting is not None:
+        return float(setting)
+    return None if scale.remission is None else float(scale.remission)
+
+
 def moderator_request(trial, moderators) -> list[str]:
     """The moderators asked for (default: ["msm"] when the trial has it), validated."""
     frame = trial.frame

@@ -37,6 +37,7 @@ sd_patient_intercept, sd_patient_slope, corr_patient, sigma.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,7 +45,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from ..data.schema import ARM_NAMES, TOTAL_RANGES
+from ..data.schema import ARM_NAMES
 from ..data.trial import TrialData
 from ..engine.jax_nuts import flat_draws
 from ..errors import BayesKetError
@@ -74,15 +75,16 @@ class TrajectoryDesign:
     mod_ref: np.ndarray
     mod_sd: np.ndarray
     span: float
-    remission_threshold: float
-    response_reduction: float
+    remission_threshold: float | None
+    response_reduction: float | None
     parameterization: str
+    outcome_range_lohi: tuple = (0.0, 60.0)
     time_column: str = "day"  # "actual_day" for continuous bases when the reader kept actual days
     exclusions: shared.Exclusions = field(default_factory=shared.Exclusions)
 
     @property
     def outcome_range(self) -> float:
-        lo, hi = TOTAL_RANGES[self.outcome]
+        lo, hi = self.outcome_range_lohi
         return float(hi - lo)
 
     @property
@@ -196,30 +198,42 @@ def _mean_offsets(params, d: TrajectoryDesign):
 
 
 def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) -> dict:
-    """Posterior predictive response / remission rates on the trial's own units (chunk of draws).
+    """Posterior predictive rates on the trial's own units (one chunk of draws).
 
-    Replicated scores y* = round(clip(mu + sigma e, range)) on every unit at every
-    summary day; response: y*_t <= (1 - reduction) y*_0 (a baseline at the scale floor
-    has no response); remission: y*_t <= threshold. mu_grid (n, units * days), sigma (n,).
-    Returns arrays (n, day_post[, arm]).
+    Replicated scores y* = round(clip(mu + sigma e, scale range)) on every unit at every
+    summary day. Percent improvement 100 (y*_0 - y*_t) / (y*_0 - floor) (positive =
+    improvement); response: percent improvement >= 100 x the scale's response fraction;
+    remission: y*_t <= threshold. A unit whose replicated baseline is at the scale's floor has
+    no percent improvement and no response: it leaves those averages (the one rule of
+    ``scales.percent_improvement``). mu_grid (n, units * days), sigma (n,).
+    Returns arrays (n, day_post[, arm]): response_rate, remission_rate, percent_improvement,
+    and with two arms response_difference, percent_difference (ketamine - control).
     """
-    lo, hi = TOTAL_RANGES[d.outcome]
+    lo, hi = d.outcome_range_lohi
     n_u, n_d = len(d.units), len(d.summary_days)
     mu = mu_grid.reshape((len(mu_grid), n_u, n_d))
     y = np.clip(np.round(mu + sigma[:, None, None] * rng.standard_normal(mu.shape)), lo, hi)
-    base_col = np.flatnonzero(d.summary_days == 0)
     post = d.summary_days > 0
-    base = y[..., base_col[0]][..., None]
-    resp = (y[..., post] <= (1 - d.response_reduction) * base) & (base > lo)
-    remit = y[..., post] <= d.remission_threshold
+    base = y[..., np.flatnonzero(d.summary_days == 0)[0]][..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pct = np.where(base > lo, 100.0 * (base - y[..., post]) / (base - lo), np.nan)
+    flags = {"percent_improvement": pct}
+    if d.response_reduction is not None:
+        flags["response_rate"] = np.where(np.isnan(pct), np.nan, pct >= 100.0 * d.response_reduction)
+    if d.remission_threshold is not None:
+        flags["remission_rate"] = (y[..., post] <= d.remission_threshold).astype(float)
     arm = d.units["arm"].to_numpy()
     groups = [arm == 1, arm == 0] if d.has_arm else [np.ones(n_u, bool)]
     out = {}
-    for name, flag in (("response_rate", resp), ("remission_rate", remit)):
-        rates = np.stack([flag[:, g, :].mean(axis=1) for g in groups], axis=-1)
-        out[name] = rates if d.has_arm else rates[..., 0]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a group with every baseline at the floor: NaN
+        for name, value in flags.items():
+            rates = np.stack([np.nanmean(value[:, g, :], axis=1) for g in groups], axis=-1)
+            out[name] = rates if d.has_arm else rates[..., 0]
     if d.has_arm:
-        out["response_difference"] = out["response_rate"][..., 0] - out["response_rate"][..., 1]
+        for name, diff in (("response_rate", "response_difference"), ("percent_improvement", "percent_difference")):
+            if name in out:
+                out[diff] = out[name][..., 0] - out[name][..., 1]
     return out
 
 
@@ -263,11 +277,7 @@ class TrajectoryFamily(Family):
         outcome = outcome or settings.get("outcome", "madrs_total")
         time = time or settings.get("time", "visit")
         frame = trial.frame
-        if outcome not in TOTAL_RANGES:
-            raise BayesKetError(f"outcome={outcome!r} is not a total score. Fix: use one of {list(TOTAL_RANGES)}.")
-        if outcome not in frame or frame[outcome].notna().sum() == 0:
-            raise BayesKetError(
-                f"Column {outcome!r} has no observed values in this trial. Fix: choose outcome= from {trial.outcomes}.")
+        scale = shared.outcome_scale(trial, outcome)
         if time not in shared.TIME_BASES:
             raise BayesKetError(f"time={time!r} is not a time basis. Fix: use one of {shared.TIME_BASES}.")
         moderators = shared.moderator_request(trial, moderators)
@@ -290,20 +300,16 @@ class TrajectoryFamily(Family):
                 "baseline. Fix: include the day-0 scores.")
         units = shared.build_units(rows, moderators, has_arm)
         time_column = "actual_day" if time != "visit" and "actual_day" in rows else "day"
-        thresholds = settings.get("remission_threshold", {})
-        if remission_threshold is None:
-            remission_threshold = thresholds.get(outcome) if isinstance(thresholds, dict) else thresholds
-        if remission_threshold is None:
-            raise BayesKetError(f"No remission threshold for {outcome!r}. Fix: pass remission_threshold=.")
         return TrajectoryDesign(
             outcome=outcome, time=time, moderators=moderators, has_arm=has_arm,
             study_level=shared.study_level(len(units.studies), settings),
             model_days=model_days, summary_days=summary_days, rows=units.rows, units=units.units,
             patients=units.patients, studies=units.studies, n_periods=units.n_periods,
             mod_ref=units.reference, mod_sd=units.sd, span=shared.slope_span(time, model_days), exclusions=excl,
-            remission_threshold=float(remission_threshold),
-            response_reduction=float(settings.get("response_reduction", 0.5)),
+            remission_threshold=shared.remission_threshold(scale, card, remission_threshold),
+            response_reduction=scale.response,
             parameterization=parameterization, time_column=time_column,
+            outcome_range_lohi=tuple(float(v) for v in scale.range),
         )
 
     def priors(self, card, d: TrajectoryDesign, overrides: dict | None = None) -> dict:
@@ -463,10 +469,16 @@ class TrajectoryFamily(Family):
         if d.moderators:
             q.append(Quantity("moderator_effect"))
         pp = "posterior_predictive"
-        q += [Quantity("response_rate", pp), Quantity("remission_rate", pp)]
+        if d.response_reduction is not None:
+            q.append(Quantity("response_rate", pp))
+        if d.remission_threshold is not None:
+            q.append(Quantity("remission_rate", pp))
+        q.append(Quantity("percent_improvement", pp))
         if d.has_arm:
-            q += [Quantity("response_difference", pp),
-                  Quantity("nnt_response", pp, summary="nnt", source="response_difference")]
+            if d.response_reduction is not None:
+                q += [Quantity("response_difference", pp),
+                      Quantity("nnt_response", pp, summary="nnt", source="response_difference")]
+            q.append(Quantity("percent_difference", pp))
         return q
 
     def loo_unit(self, d: TrajectoryDesign) -> str:
