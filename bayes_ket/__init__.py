@@ -44,6 +44,7 @@ _LAZY = {
     "compare": (".results", "compare"),
     "sweep": (".sweeps", "sweep"),
     "plot_sweep": (".plots", "plot_sweep"),
+    "plot_trajectories": (".plots.trajectories", "plot_trajectories"),
 }
 
 __all__ = sorted(["BayesKetError", "BayesKetWarning", "sensitivity", "simulate", *_LAZY])

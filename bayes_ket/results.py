@@ -181,6 +181,18 @@ class Fit:
         """Posterior predictive figure, written to ``path`` (format from its suffix)."""
         return self.plot("ppc", path, **options)
 
+    def plot_effect(self, path=None, **options):
+        """The treatment effect with its intervals (per day; per item for item-level fits)."""
+        from .plots.effects import plot_effect
+
+        return plot_effect(self, path, **options)
+
+    def plot_moderation(self, path=None, moderator: str = "msm", **options):
+        """The effect against a moderator, with the range outside the observed data shaded."""
+        from .plots.effects import plot_moderation
+
+        return plot_moderation(self, path, moderator=moderator, **options)
+
     # ---- persistence -----------------------------------------------------------------------
     def save(self, path) -> None:
         """netCDF with the card, priors, design facts, package version and the trial's frame."""
