@@ -138,36 +138,52 @@ class Fit:
         """
         if op not in _OPS:
             raise BayesKetError(f"op={op!r}: use one of {list(_OPS)}.")
-        da = _select(self.draws(quantity), quantity, coords)
+        da = _select(self.draws(quantity), quantity, coords, self.meta.get("moderator_terms"))
         p = _OPS[op](da, value).mean(("chain", "draw"))
         return float(p) if p.ndim == 0 else p.to_series()
 
     def conditional_effect(self, moderator: str = "msm", values=(4, 8, 12, 15), ci_prob: float = 0.95,
                            quantity: str = "effect") -> pd.DataFrame:
-        """``quantity`` at chosen moderator values: effect + (v - reference) x moderation.
+        """``quantity`` at chosen moderator values: effect + sum over the moderator's terms of
+        (x(v) - reference) x moderation.
 
-        Values outside the moderator's observed range are extrapolations: they are marked in the
-        ``extrapolated`` column and warned about.
+        moderator: the trial's column name (or a summary label). values: numbers; for a 0/1-coded
+        column its labels or 0/1; for a categorical column its level labels. Values outside the
+        observed range are extrapolations: marked in the ``extrapolated`` column and warned about.
         """
-        mods = self.meta.get("moderators", [])
-        if moderator not in mods:
-            raise BayesKetError(f"Moderator {moderator!r} was not in this fit. Fix: use one of {mods}.")
+        terms = self._moderator_terms(moderator)
         base = self.draws(quantity)
-        slope = self.draws("moderation").sel(moderator=moderator, drop=True)
-        ref = self.meta["moderator_reference"][moderator]
-        lo, hi = self.meta.get("moderator_range", {}).get(moderator, (-np.inf, np.inf))
-        outside = [v for v in values if not lo <= float(v) <= hi]
-        if outside:
-            warn(f"conditional_effect: {moderator} = {outside} lie outside the observed range {lo:g}-{hi:g}: "
-                 "the effect there is an extrapolation of a straight line (rows marked extrapolated=True).")
-        spec = Quantity(quantity)
-        tables = []
+        slopes = self.draws("moderation")
+        refs = self.meta["moderator_reference"]
+        ranges = self.meta.get("moderator_range", {})
+        spec, tables, outside = Quantity(quantity), [], []
         for v in values:
-            t = summarise(base + (float(v) - ref) * slope, spec, ci_prob)
+            x = {label: _term_value(t, v, moderator) for label, t in terms.items()}
+            extrapolated = any(not ranges.get(label, (-np.inf, np.inf))[0] <= x[label]
+                               <= ranges.get(label, (-np.inf, np.inf))[1] for label in terms)
+            draws = base
+            for label in terms:
+                draws = draws + (x[label] - refs[label]) * slopes.sel(moderator=label, drop=True)
+            t = summarise(draws, spec, ci_prob)
             t.insert(1, moderator, v)
-            t["extrapolated"] = not lo <= float(v) <= hi
+            t["extrapolated"] = extrapolated
+            outside += [v] if extrapolated else []
             tables.append(t)
+        if outside:
+            lo_hi = "; ".join(f"{label} {ranges[label][0]:g}-{ranges[label][1]:g}" for label in terms if label in ranges)
+            warn(f"conditional_effect: {moderator} = {outside} lie outside the observed range ({lo_hi}): the effect "
+                 "there is an extrapolation of a straight line (rows marked extrapolated=True).")
         return pd.concat(tables, ignore_index=True)
+
+    def _moderator_terms(self, moderator: str) -> dict:
+        """The fit's moderator terms (summary label -> {source, level, levels}) of a column or label."""
+        mods = self.meta.get("moderators", [])
+        terms = self.meta.get("moderator_terms") or {m: {"source": m, "level": None, "levels": []} for m in mods}
+        chosen = {label: t for label, t in terms.items() if label == moderator or t["source"] == moderator}
+        if not chosen:
+            sources = list(dict.fromkeys(t["source"] for t in terms.values()))
+            raise BayesKetError(f"Moderator {moderator!r} was not in this fit. Fix: use one of {sources}.")
+        return chosen
 
     # ---- figures ---------------------------------------------------------------------------
     def plot(self, figure: str, path=None, **options):
@@ -341,8 +357,26 @@ def _extreme(ds: xr.Dataset, f) -> float:
 
 
 # ---- helpers ------------------------------------------------------------------
-def _select(da: xr.DataArray, quantity: str, coords: dict) -> xr.DataArray:
+def _term_value(term: dict, value, moderator: str) -> float:
+    """A moderator value on a term's numeric scale: an indicator for a categorical level, the code
+    of a 0/1-coded column's label, or the number itself."""
+    if term.get("level") is not None:
+        return float(str(value) == str(term["level"]))
+    levels = [str(v) for v in term.get("levels") or []]
+    if str(value) in levels and not isinstance(value, (int, float, np.number)):
+        return float(levels.index(str(value)))
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise BayesKetError(f"{moderator}={value!r} is not a value of this moderator. Fix: use numbers"
+                            + (f" or one of {levels}" if levels else "") + ".") from None
+
+
+def _select(da: xr.DataArray, quantity: str, coords: dict, terms: dict | None = None) -> xr.DataArray:
     for name, value in coords.items():
+        if name == "moderator" and terms and value not in da[name].values:
+            labels = [label for label, t in terms.items() if t["source"] == value]
+            value = labels[0] if len(labels) == 1 else value
         if name not in da.dims:
             raise BayesKetError(f"{quantity} has no coordinate {name!r}; it has {list(da.dims[2:])}.")
         if value not in da[name].values:

@@ -77,24 +77,85 @@ def remission_threshold(scale, card, argument=None) -> float | None:
     return None if scale.remission is None else float(scale.remission)
 
 
-def moderator_request(trial, moderators) -> list[str]:
-    """The moderators asked for (default: ["msm"] when the trial has it), validated."""
+@dataclass(frozen=True)
+class ModeratorTerm:
+    """One moderator term of a model: a numeric column of the rows used.
+
+    label : the summary's ``moderator`` value: the column name for a numeric moderator, the
+        coding's label for a 0/1-coded one ("length: >6m vs <6m"), "<column>: <level> vs
+        <reference>" for each indicator of a categorical one
+    column : the numeric column in the design's rows (an added indicator for a level)
+    source : the trial's column
+    level : the categorical level this indicator marks (None otherwise)
+    """
+
+    label: str
+    column: str
+    source: str
+    level: object = None
+    levels: tuple = ()  # a 0/1-coded column's labels, the one coded 0 first
+
+
+def moderator_terms(trial, moderators) -> list[ModeratorTerm]:
+    """The moderator terms asked for (default: msm when the trial has it), validated.
+
+    Numeric and 0/1-coded columns give one term each; a categorical column (more than two
+    labels, coded by read_trial) gives one indicator per level other than its reference.
+    """
     frame = trial.frame
     if moderators is None:
         moderators = ["msm"] if "msm" in frame and frame["msm"].notna().any() else []
     moderators = [moderators] if isinstance(moderators, str) else list(moderators)
+    codings = getattr(trial, "codings", None) or {}
+    terms = []
     for m in moderators:
         if m not in frame:
             raise BayesKetError(f"Moderator column {m!r} is not in the trial. Fix: choose from {trial.moderators}.")
-        if not pd.api.types.is_numeric_dtype(frame[m]):
-            raise BayesKetError(f"Moderator column {m!r} is not numeric. Fix: code it as numbers (e.g. 0/1).")
-    return moderators
+        coding = codings.get(m)
+        if coding is not None and coding.kind == "categorical":
+            terms += [ModeratorTerm(f"{m}: {level} vs {coding.reference}", f"{m}[{level}]", m, level)
+                      for level in coding.levels if level != coding.reference]
+        elif pd.api.types.is_numeric_dtype(frame[m]) and not pd.api.types.is_bool_dtype(frame[m]):
+            terms.append(ModeratorTerm(coding.label if coding is not None else m, m, m,
+                                       levels=tuple(coding.levels) if coding is not None else ()))
+        else:
+            raise BayesKetError(
+                f"Moderator column {m!r} holds text that read_trial did not code (see trial.report(), codings). "
+                "Fix: give it two or more labels per patient-level value, or code it as numbers.")
+    return terms
 
 
-def drop_missing_moderators(rows: pd.DataFrame, moderators: list[str], excl: Exclusions) -> pd.DataFrame:
+def add_indicators(rows: pd.DataFrame, terms: list[ModeratorTerm]) -> pd.DataFrame:
+    """The rows with one 0/1 column per categorical level term (missing where the source is)."""
+    rows = rows.copy()
+    for t in terms:
+        if t.level is not None:
+            src = rows[t.source]
+            rows[t.column] = np.where(src.isna(), np.nan, (src.astype(object) == t.level).astype(float))
+    return rows
+
+
+def terms_meta(terms: list[ModeratorTerm], units: pd.DataFrame, reference) -> dict:
+    """Moderator facts kept with a fit, keyed by the summary's labels: reference (the mean over
+    patients, where ``effect`` is evaluated), observed range, source column and level."""
+    ptab = units.drop_duplicates("patient")
+    return {
+        "moderators": [t.label for t in terms],
+        "moderator_reference": {t.label: float(r) for t, r in zip(terms, reference)},
+        "moderator_range": {t.label: [float(ptab[t.column].min()), float(ptab[t.column].max())] for t in terms},
+        "moderator_terms": {t.label: {"source": t.source, "level": _plain(t.level),
+                                      "levels": [_plain(v) for v in t.levels]} for t in terms},
+    }
+
+
+def _plain(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def drop_missing_moderators(rows: pd.DataFrame, terms: list[ModeratorTerm], excl: Exclusions) -> pd.DataFrame:
     """Rows of patients missing a moderator are excluded, and never silently: a BayesKetWarning
     names each moderator and how many patients it cost (also in the fit's metadata)."""
-    for m in moderators:
+    for m in dict.fromkeys(t.source for t in terms):
         missing = rows[m].isna()
         if missing.any():
             n_pat = rows.loc[missing, "patient"].nunique()

@@ -56,18 +56,16 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from ..data.schema import ARM_NAMES, ITEM_RANGE, MADRS_ITEM_COLUMNS
+from .. import scales
+from ..data.schema import ARM_NAMES
 from ..data.trial import TrialData
 from ..engine.jax_nuts import flat_draws
 from ..errors import BayesKetError
-from ..scales import MADRS_ITEMS
 from . import design as shared
 from .base import Family, Quantity
 from .design import time_basis
 
 LINKS = ("logit", "probit")
-N_CAT = ITEM_RANGE[1] - ITEM_RANGE[0] + 1  # 7 categories 0..6
-N_CUT = N_CAT - 1
 
 
 @dataclass
@@ -91,16 +89,43 @@ class ItemsDesign:
     n_periods: int
     mod_ref: np.ndarray
     mod_sd: np.ndarray
+    terms: list  # design.ModeratorTerm per moderator column (summary labels)
     span: float
-    cutpoint_grid: np.ndarray
+    cutpoint_grid: np.ndarray  # the card's grid, for items with as many cutpoints as it has values
     parameterization: str
     patient_change: bool
     effect_parameterization: str
+    scale: str  # the scale whose items are modelled (registry name)
+    item_names: tuple  # coordinate labels, in the scale's order
+    item_columns: tuple
+    item_lo: np.ndarray  # each item's lowest score (scores are modelled as score - lo)
+    n_cat: np.ndarray  # each item's number of categories
     exclusions: shared.Exclusions = field(default_factory=shared.Exclusions)
 
     @property
     def outcome(self) -> str:
-        return "madrs_items"
+        return f"{self.scale}_items"
+
+    @property
+    def K(self) -> int:
+        return len(self.item_names)
+
+    @property
+    def max_cut(self) -> int:
+        return int(self.n_cat.max()) - 1
+
+    @property
+    def groups(self) -> list[tuple[int, np.ndarray]]:
+        """(number of cutpoints J, item indices) per group of items with J + 1 categories."""
+        cuts = self.n_cat - 1
+        return [(int(J), np.flatnonzero(cuts == J)) for J in dict.fromkeys(cuts.tolist())]
+
+    def grid_for(self, J: int) -> np.ndarray:
+        """Prior centres of J cutpoints: the card's cutpoint_grid when it has J values, else
+        J evenly spaced values on [-2.5, 2.5] (roughly equal category shares)."""
+        if len(self.cutpoint_grid) == J:
+            return self.cutpoint_grid
+        return np.linspace(-2.5, 2.5, J) if J > 1 else np.zeros(1)
 
     @property
     def post_days(self) -> np.ndarray:
@@ -117,23 +142,24 @@ class ItemsDesign:
         return C, T
 
     def visit_grid(self) -> dict:
-        """The likelihood's layout: visits v (unit x day with any item scored) x the 10 items.
+        """The likelihood's layout: visits v (unit x day with any item scored) x the K items.
 
         unit, patient, C: per visit; arm_T = arm T(t) (V, ebasis); arm_TX = arm T_t(t) x_m
-        (V, ebasis * M); cut_upper / cut_lower: flat index k * 8 + y (+1) of the cutpoint
-        edges around each cell's score (missing cells: score 0); obs_cell: each long row's
-        cell, None when every item of every visit is scored (rows are then the cells, in order).
+        (V, ebasis * M); cut_upper / cut_lower: flat index k * (J + 2) + y (+1) of the cutpoint
+        edges around each cell's score (J: the most cutpoints of any item; missing cells:
+        score 0); obs_cell: each long row's cell, None when every item of every visit is scored
+        (rows are then the cells, in order).
         """
         rows = self.rows
         visit = rows.groupby(["unit_idx", "day"], sort=False).ngroup().to_numpy()  # rows sorted by unit, day, item
-        K = len(MADRS_ITEMS)
+        K = self.K
         first = np.unique(visit, return_index=True)[1]
         unit = rows["unit_idx"].to_numpy()[first]
         days = rows["day"].to_numpy(float)[first]
         cell = visit * K + rows["item_idx"].to_numpy()
         score = np.zeros(len(first) * K, dtype=np.int64)
         score[cell] = rows["score"].to_numpy()
-        edge = np.tile(np.arange(K), len(first)) * (N_CAT + 1) + score
+        edge = np.tile(np.arange(K), len(first)) * (self.max_cut + 2) + score
         ua = self.unit_arrays()
         C, T = self.bases(days)
         arm = ua["arm"][unit]
@@ -155,17 +181,25 @@ class ItemsDesign:
 
 def design(trial: TrialData, card, outcome=None, moderators=None, time=None, link=None,
            effect_by_day=None, patient_item=None, post_baseline_only=False, study_level=None,
-           parameterization=None, patient_change=None) -> ItemsDesign:
+           parameterization=None, patient_change=None, scale=None) -> ItemsDesign:
     """Validate the request against the trial and build the long item design.
 
+    scale: the scale whose items are modelled (registry name; card default "madrs"), e.g.
+    "gad7", "phq9", "hrsd17" (items with different ranges are fine).
     post_baseline_only: fit post-baseline rows only (the brms benchmark's structure;
     the first visit is then the reference of the visit means).
     study_level: "none", "fixed" or "random" to override the choice by number of studies.
     parameterization: patient intercepts "centered" or "noncentered" (card default).
     """
     settings = card.settings
-    if outcome not in (None, "items", "madrs_items"):
-        raise BayesKetError(f"outcome={outcome!r}: the items model fits the MADRS items. Fix: leave outcome=None.")
+    the_scale = scales.get(scale or settings.get("scale", "madrs"))
+    if not the_scale.items:
+        raise BayesKetError(f"Scale {the_scale.name!r} has no items in the registry: the items model needs them. "
+                            "Fix: fit its total with model='trajectory', or register the scale with its items.")
+    item_columns = tuple(the_scale.item_columns)
+    if outcome not in (None, "items", f"{the_scale.name}_items"):
+        raise BayesKetError(f"outcome={outcome!r}: the items model fits the items of a scale. "
+                            f"Fix: leave outcome=None and choose the scale with scale= (now {the_scale.name!r}).")
     time = time or settings.get("time", "visit")
     link = link or settings.get("link", "logit")
     option = lambda value, key: bool(settings.get(key, False) if value is None else value)  # noqa: E731
@@ -180,27 +214,29 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
     if link not in LINKS:
         raise BayesKetError(f"link={link!r} is not a link. Fix: use one of {LINKS}.")
     frame = trial.frame
-    absent = [c for c in MADRS_ITEM_COLUMNS if c not in frame or frame[c].notna().sum() == 0]
+    absent = [c for c in item_columns if c not in frame or frame[c].notna().sum() == 0]
     if absent:
         raise BayesKetError(
-            f"The items model needs all 10 MADRS item columns madrs_1..madrs_10 ({', '.join(MADRS_ITEM_COLUMNS)}); "
-            f"this trial has no observed values in {absent}. Fix: supply the item scores (read_trial columns=), "
-            "or fit the total with model='trajectory'."
-        )
-    moderators = shared.moderator_request(trial, moderators)
-    items = frame[list(MADRS_ITEM_COLUMNS)]
+            f"The items model of {the_scale.name} needs all {len(item_columns)} item columns "
+            f"{item_columns[0]}..{item_columns[-1]}; this trial has no observed values in {absent}. Fix: supply "
+            "the item scores (read_trial columns=), or fit the total with model='trajectory'.")
+    terms = shared.moderator_terms(trial, moderators)
+    moderators = [t.column for t in terms]
+    items = frame[list(item_columns)]
+    lo = np.array([r[0] for _, r in the_scale.items], float)
+    hi = np.array([r[1] for _, r in the_scale.items], float)
     vals = items.to_numpy(float)
-    bad = np.isfinite(vals) & ((vals < ITEM_RANGE[0]) | (vals > ITEM_RANGE[1]) | (vals != np.round(vals)))
+    bad = np.isfinite(vals) & ((vals < lo) | (vals > hi) | (vals != np.round(vals)))
     if bad.any():
         r, c = np.argwhere(bad)[0]
         raise BayesKetError(
-            f"Item scores must be whole numbers 0-6; {MADRS_ITEM_COLUMNS[c]} has {vals[r, c]!r} "
-            f"(patient {frame['patient'].iloc[r]}). Fix: correct or blank those scores."
-        )
+            f"Item scores must be whole numbers {lo[c]:g}-{hi[c]:g}; {item_columns[c]} has {vals[r, c]!r} "
+            f"(patient {frame['patient'].iloc[r]}). Fix: correct or blank those scores.")
 
     excl = shared.Exclusions()
-    visits = excl.drop(frame.copy(), items.isna().all(axis=1), "all MADRS items missing")
-    visits = shared.drop_missing_moderators(visits, moderators, excl)
+    visits = excl.drop(shared.add_indicators(frame, terms), items.isna().all(axis=1),
+                       f"all {the_scale.name} items missing")
+    visits = shared.drop_missing_moderators(visits, terms, excl)
     if post_baseline_only:
         visits = excl.drop(visits, visits["day"] <= 0, "baseline (post_baseline_only)")
     if visits.empty:
@@ -214,24 +250,25 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
     visits = units.rows
     level = shared.study_level(len(units.studies), settings, study_level)
 
-    long = visits[["unit_idx", "day", *MADRS_ITEM_COLUMNS]].melt(
-        id_vars=["unit_idx", "day"], value_vars=list(MADRS_ITEM_COLUMNS), var_name="column", value_name="score")
+    long = visits[["unit_idx", "day", *item_columns]].melt(
+        id_vars=["unit_idx", "day"], value_vars=list(item_columns), var_name="column", value_name="score")
     long = long[long["score"].notna()].copy()
-    long["item_idx"] = long["column"].map({c: i for i, c in enumerate(MADRS_ITEM_COLUMNS)}).astype(int)
-    long["score"] = long["score"].astype(int)
+    long["item_idx"] = long["column"].map({c: i for i, c in enumerate(item_columns)}).astype(int)
+    long["score"] = (long["score"] - lo[long["item_idx"].to_numpy()]).astype(int)  # 0 = the item's lowest
     long = long.sort_values(["unit_idx", "day", "item_idx"]).reset_index(drop=True)
 
-    grid = np.asarray(settings.get("cutpoint_grid", np.linspace(-2.5, 2.5, N_CUT)), float)
-    if grid.shape != (N_CUT,) or np.any(np.diff(grid) <= 0):
-        raise BayesKetError(f"Card setting cutpoint_grid must be {N_CUT} increasing numbers, got {grid.tolist()}.")
+    grid = np.asarray(settings.get("cutpoint_grid", [0.0]), float)
+    if np.any(np.diff(grid) <= 0):
+        raise BayesKetError(f"Card setting cutpoint_grid must be increasing numbers, got {grid.tolist()}.")
     return ItemsDesign(
         time=time, link=link, effect_by_day=effect_by_day, patient_item=patient_item,
         patient_change=patient_change, moderators=moderators,
         has_arm=has_arm, study_level=level, model_days=model_days, summary_days=summary_days, rows=long,
         visits=visits, units=units.units, patients=units.patients, studies=units.studies,
-        n_periods=units.n_periods, mod_ref=units.reference, mod_sd=units.sd,
+        n_periods=units.n_periods, mod_ref=units.reference, mod_sd=units.sd, terms=terms,
         span=shared.slope_span(time, model_days), cutpoint_grid=grid, exclusions=excl,
-        parameterization=parameterization,
+        parameterization=parameterization, scale=the_scale.name, item_names=tuple(the_scale.item_names),
+        item_columns=item_columns, item_lo=lo, n_cat=(hi - lo + 1).astype(int),
         effect_parameterization=settings.get("effect_parameterization", "centered"),
     )
 
@@ -282,8 +319,8 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
     n_t = Tm.shape[1]
     wT = wC if d.effect_by_day else np.ones(1)
     coords = {
-        "patient": [str(p) for p in d.patients], "item": list(MADRS_ITEMS), "threshold": np.arange(N_CUT),
-        "tbasis": np.arange(n_c), "ebasis": np.arange(n_t), "moderator": d.moderators,
+        "patient": [str(p) for p in d.patients], "item": list(d.item_names), "threshold": np.arange(d.max_cut),
+        "tbasis": np.arange(n_c), "ebasis": np.arange(n_t), "moderator": [t.label for t in d.terms],
         "day": d.summary_days, "day_post": d.post_days, "obs": np.arange(len(d.rows)),
     }
     if d.has_arm:
@@ -292,13 +329,11 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
     g = d.visit_grid()
     ua = d.unit_arrays()
     Cs, Ts = d.bases(d.post_days)
-    K = len(MADRS_ITEMS)
+    K = d.K
 
     with pm.Model(coords=coords) as model:
         hp = {name: pm.Data(name, float(value)) for name, value in priors.items()}
         y = pm.Data("score", rows["score"].to_numpy(np.int64), dims="obs")
-        grid = pm.Data("cutpoint_grid", np.tile(d.cutpoint_grid, (K, 1)))
-        ordered = pm.distributions.transforms.ordered
         alpha = pm.Normal("trajectory_coef", 0.0, hp["trajectory_sigma"] * wC[-n_c:], dims="tbasis")
         sd_b = pm.HalfNormal("sd_patient_intercept", hp["sd_patient_intercept_sigma"])
         if d.parameterization == "centered":
@@ -308,16 +343,13 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
             # the single coordinate m, and the data pin each dev_p (~50 scores per patient).
             m = pm.Normal("patient_level", 0.0, sd_b / np.sqrt(len(d.patients)))
             dev = pm.ZeroSumNormal("patient_deviation", sigma=sd_b, dims="patient")
-            cut_rel = pm.Normal("cutpoints_relative", mu=grid - m, sigma=hp["cutpoint_sigma"], transform=ordered,
-                                initval=np.tile(d.cutpoint_grid, (K, 1)), dims=("item", "threshold"))
-            pm.Deterministic("cutpoints", cut_rel + m, dims=("item", "threshold"))
             pm.Deterministic("patient_intercept", m + dev, dims="patient")
-            cut, b = cut_rel, dev  # the likelihood's cutpoints and patient terms
+            b = dev
         else:
-            cut = pm.Normal("cutpoints", mu=grid, sigma=hp["cutpoint_sigma"], transform=ordered,
-                            initval=np.tile(d.cutpoint_grid, (K, 1)), dims=("item", "threshold"))
+            m = None
             z_b = pm.Normal("patient_z", 0.0, 1.0, dims="patient")
             b = pm.Deterministic("patient_intercept", sd_b * z_b, dims="patient")
+        cut = _cutpoints(d, hp, m, model)  # the likelihood's cutpoints (K, most cutpoints), +inf padded
 
         # --- visit level (V = unit x day): everything that is the same for the 10 items
         eta_unit = b[pm.Data("unit_patient", ua["patient"])]
@@ -395,7 +427,7 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
                     pm.Deterministic("moderation_sd", sd_g[0], dims="moderator")
 
         # --- likelihood on the (V, item) grid: cutpoints around each score, one gather each
-        inf = np.full((K, 1), np.inf)
+        inf = np.full((K, 1), np.inf)  # the edges below the lowest and above the highest category
         pad = pt.concatenate([-inf, cut, inf], axis=1).flatten()  # item k, category edge j -> k * 8 + j
         upper = pad[pm.Data("visit_cut_upper", g["cut_upper"])] - eta
         lower = pad[pm.Data("visit_cut_lower", g["cut_lower"])] - eta
@@ -404,6 +436,55 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
             loglik = loglik[pm.Data("obs_cell", g["obs_cell"], dims="obs")]
         pm.CustomDist("y_obs", loglik, logp=lambda value, ll: ll, observed=y, dtype=y.dtype, dims="obs")
     return model, {}
+
+
+def _cutpoints(d: ItemsDesign, hp: dict, m, model):
+    """Ordered cutpoints per group of items with the same number of categories.
+
+    c_kj ~ N(grid_j, cutpoint_sigma) restricted to increasing j (the ordered transform), one
+    (items, J) matrix per group; with a centred patient level m the matrix is the cutpoints
+    relative to m (c - m), and ``cutpoints`` = relative + m. One group (e.g. MADRS: every item
+    0-6) gives ``cutpoints`` (item, threshold); several give ``cutpoints_<J>`` (item_<J>,
+    threshold_<J>) each. Returns the (K, J_max) matrix the likelihood reads, in item order,
+    an item with fewer cutpoints padded with +inf (its top category's upper edge).
+    """
+    ordered = pm.distributions.transforms.ordered
+    single = len(d.groups) == 1
+    parts, order = [], []
+    for J, idx in d.groups:
+        suffix = "" if single else f"_{J}"
+        dims = ("item", "threshold") if single else (f"item_{J}", f"threshold_{J}")
+        if not single:
+            model.add_coord(dims[0], [d.item_names[i] for i in idx])
+            model.add_coord(dims[1], np.arange(J))
+        start = np.tile(d.grid_for(J), (len(idx), 1))
+        grid = pm.Data(f"cutpoint_grid{suffix}", start)
+        if m is not None:
+            rel = pm.Normal(f"cutpoints_relative{suffix}", mu=grid - m, sigma=hp["cutpoint_sigma"],
+                            transform=ordered, initval=start, dims=dims)
+            pm.Deterministic(f"cutpoints{suffix}", rel + m, dims=dims)
+            c = rel
+        else:
+            c = pm.Normal(f"cutpoints{suffix}", mu=grid, sigma=hp["cutpoint_sigma"], transform=ordered,
+                          initval=start, dims=dims)
+        if J < d.max_cut:
+            c = pt.concatenate([c, np.full((len(idx), d.max_cut - J), np.inf)], axis=1)
+        parts.append(c)
+        order.extend(idx.tolist())
+    if single:
+        return parts[0]
+    return pt.concatenate(parts, axis=0)[np.argsort(order)]
+
+
+def cutpoints_draws(d: ItemsDesign, post) -> np.ndarray:
+    """(flat draws, K, J_max) cutpoints of every item, +inf where an item has fewer (see ``_cutpoints``)."""
+    if len(d.groups) == 1:
+        return flat_draws(post["cutpoints"])
+    first = flat_draws(post[f"cutpoints_{d.groups[0][0]}"])
+    out = np.full((len(first), d.K, d.max_cut), np.inf)
+    for J, idx in d.groups:
+        out[:, idx, :J] = flat_draws(post[f"cutpoints_{J}"])
+    return out
 
 
 # ---- posterior-predictive quantities ------------------------------------------------
@@ -440,7 +521,7 @@ def _eta_parts(d: ItemsDesign, post, days: np.ndarray):
         base = base + flat("patient_item")[:, ua["patient"], None, :]
     if d.patient_change:
         base = base + flat("patient_change")[:, ua["patient"], None, None] * (np.asarray(days) > 0)[None, None, :, None]
-    base = np.broadcast_to(base, (S, len(ua["arm"]), len(days), len(MADRS_ITEMS)))
+    base = np.broadcast_to(base, (S, len(ua["arm"]), len(days), d.K))
     shift = mod = None
     if d.has_arm:
         shift = np.einsum("dt,stk->sdk", T, flat("effect_coef"))[:, None, :, :]  # (S, 1, D, K)
@@ -481,7 +562,8 @@ def derive(d: ItemsDesign, idata, extras, rng, chunk: int = 100) -> None:
     post = idata.posterior
     n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
     S = n_chain * n_draw
-    cut_all = flat_draws(post["cutpoints"])
+    cut_all = cutpoints_draws(d, post)
+    lowest = float(d.item_lo.sum())  # scores are modelled from each item's lowest: add it back to totals
     flat = {k: flat_draws(post[k]) for k in _ETA_VARS if k in post}
     ua = d.unit_arrays()
     arm_u = ua["arm"]
@@ -501,10 +583,10 @@ def derive(d: ItemsDesign, idata, extras, rng, chunk: int = 100) -> None:
             diff = (e_k - e_c).mean(axis=1)  # (s, day_post, K)
             eff_pts.append(diff if d.effect_by_day else diff.mean(axis=1))
             ketamine = base + shift + (mod if mod is not None else 0.0)
-            traj.append(np.stack([_expected_score(eta, cut, d.link).sum(-1).mean(axis=1)
+            traj.append(np.stack([_expected_score(eta, cut, d.link).sum(-1).mean(axis=1) + lowest
                                   for eta in (ketamine, base)], axis=-1))  # (s, D, arm)
         else:
-            traj.append(_expected_score(base, cut, d.link).sum(-1).mean(axis=1))
+            traj.append(_expected_score(base, cut, d.link).sum(-1).mean(axis=1) + lowest)
         # replicated item scores on the observed rows (model days), own arm
         bo, so, mo = _eta_parts(d, sub, d.model_days)
         eta_obs = bo[:, obs_unit, obs_day, obs_item]
@@ -512,7 +594,7 @@ def derive(d: ItemsDesign, idata, extras, rng, chunk: int = 100) -> None:
             tr = so[:, 0, obs_day, obs_item] + (mo[:, obs_unit, obs_day, obs_item] if mo is not None else 0.0)
             eta_obs = eta_obs + arm_u[obs_unit] * tr
         rep = _rep_obs(eta_obs, cut[:, obs_item, :], d.link, rng)
-        counts.append(_category_counts(rep, obs_item))
+        counts.append(_category_counts(rep, obs_item, d.K, d.max_cut + 1))
     shape = (n_chain, n_draw)
     if d.has_arm:
         ep = np.concatenate(eff_pts).reshape(shape + eff_pts[0].shape[1:])
@@ -524,50 +606,51 @@ def derive(d: ItemsDesign, idata, extras, rng, chunk: int = 100) -> None:
     traj_coords = {"day": d.summary_days} | ({"arm": [ARM_NAMES[1], ARM_NAMES[0]]} if d.has_arm else {})
     idata.posterior["mean_trajectory"] = xr.DataArray(tr, dims=traj_dims, coords=traj_coords)
     data = {"item_counts_rep": (("chain", "draw", "item", "category"),
-                                np.concatenate(counts).reshape(shape + (len(MADRS_ITEMS), N_CAT)))}
-    coords = {"item": list(MADRS_ITEMS), "category": np.arange(N_CAT)}
+                                np.concatenate(counts).reshape(shape + (d.K, d.max_cut + 1)))}
+    coords = {"item": list(d.item_names), "category": np.arange(d.max_cut + 1)}
     idata.add_groups(posterior_predictive=xr.Dataset(data, coords=coords))
 
 
 def _rep_obs(eta, cut_rows, link, rng):
-    """eta (s, n), cut_rows (s, n, 6) -> replicated scores (s, n) (inversion, as _sample_scores)."""
+    """eta (s, n), cut_rows (s, n, J) -> replicated scores (s, n) (inversion, as _sample_scores)."""
     latent = eta + _quantile_np(rng.random(eta.shape), link)
     return (cut_rows < latent[..., None]).sum(-1)
 
 
-def _category_counts(rep, item):
+def _category_counts(rep, item, K, n_cat):
     """rep (s, n) scores of rows with item index ``item`` (n) -> counts (s, item, category)."""
-    K = len(MADRS_ITEMS)
-    cell = (np.arange(len(rep))[:, None] * K + item[None, :]) * N_CAT + rep
-    return np.bincount(cell.ravel(), minlength=len(rep) * K * N_CAT).reshape(len(rep), K, N_CAT)
+    cell = (np.arange(len(rep))[:, None] * K + item[None, :]) * n_cat + rep
+    return np.bincount(cell.ravel(), minlength=len(rep) * K * n_cat).reshape(len(rep), K, n_cat)
 
 
 def observed_counts(d: ItemsDesign) -> list:
-    """Observed category counts per item (list of 10 lists of 7)."""
-    return [np.bincount(d.rows.loc[d.rows["item_idx"] == k, "score"], minlength=N_CAT).tolist()
-            for k in range(len(MADRS_ITEMS))]
+    """Observed category counts per item (K lists, one count per category from the item's lowest)."""
+    return [np.bincount(d.rows.loc[d.rows["item_idx"] == k, "score"], minlength=d.max_cut + 1).tolist()
+            for k in range(d.K)]
 
 
 def observed_visit_means(d: ItemsDesign) -> pd.DataFrame:
-    """Observed MADRS totals (complete item sets) per day and arm."""
+    """Observed item sums (complete item sets) per day and arm."""
     v = d.visits.assign(arm=d.visits["unit_idx"].map(d.units["arm"]) if d.has_arm else 0)
-    tot = v[list(MADRS_ITEM_COLUMNS)].sum(axis=1, min_count=len(MADRS_ITEM_COLUMNS))
+    tot = v[list(d.item_columns)].sum(axis=1, min_count=len(d.item_columns))
     return v.assign(total=tot).groupby(["day", "arm"])["total"].agg(["mean", "count", "std"]).reset_index()
 
 
 def describe(d: ItemsDesign) -> dict:
     """Metadata kept with the fit: enough to summarise and plot without the model."""
     return {
-        "outcome": "madrs_items",
+        "outcome": d.outcome,
+        "outcome_label": f"{scales.get(d.scale).label.replace(' total', '')} items",
+        "scale": d.scale,
+        "item_columns": list(d.item_columns),
+        "item_lowest": d.item_lo.tolist(),
         "time": d.time,
         "link": d.link,
         "effect_by_day": d.effect_by_day,
         "patient_item": d.patient_item,
         "patient_change": d.patient_change,
         "parameterization": d.parameterization,
-        "moderators": d.moderators,
-        "moderator_reference": dict(zip(d.moderators, d.mod_ref.tolist())),
-        "moderator_range": {m: [float(d.units[m].min()), float(d.units[m].max())] for m in d.moderators},
+        **shared.terms_meta(d.terms, d.units, d.mod_ref),
         "has_arm": d.has_arm,
         "study_level": d.study_level,
         "n_studies": len(d.studies),
@@ -656,20 +739,23 @@ class ItemsFamily(Family):
         rejection per item; forward sampling alone would ignore the ordering."""
         draws = super().prior_draws(model, n, rng)
         hp = {v.name: v.get_value() for v in model.data_vars}
-        grid, sigma = np.asarray(hp["cutpoint_grid"]), float(hp["cutpoint_sigma"])
-        relative = "cutpoints_relative" in draws[0]
+        sigma = float(hp["cutpoint_sigma"])
+        suffixes = [name[len("cutpoint_grid"):] for name in hp if name.startswith("cutpoint_grid")]
         for theta in draws:
+            relative = "patient_level" in theta
             m = float(theta["patient_level"]) if relative else 0.0
-            cut = np.empty_like(grid)
-            for k in range(grid.shape[0]):
-                while True:
-                    c = rng.normal(grid[k] - m, sigma)
-                    if np.all(np.diff(c) > 0):
-                        cut[k] = c
-                        break
-            theta["cutpoints"] = cut + m
-            if relative:
-                theta["cutpoints_relative"] = cut
+            for suffix in suffixes:
+                grid = np.asarray(hp[f"cutpoint_grid{suffix}"])
+                cut = np.empty_like(grid)
+                for k in range(grid.shape[0]):
+                    while True:
+                        c = rng.normal(grid[k] - m, sigma)
+                        if np.all(np.diff(c) > 0):
+                            cut[k] = c
+                            break
+                theta[f"cutpoints{suffix}"] = cut + m
+                if relative:
+                    theta[f"cutpoints_relative{suffix}"] = cut
         return draws
 
     def simulate(self, d: ItemsDesign, params: dict, rng) -> TrialData:
@@ -684,7 +770,7 @@ class ItemsFamily(Family):
         sd_b = float(np.ravel(params["sd_patient_intercept"])[0])
         g["patient_intercept"] = sd_b * rng.standard_normal((1, P))
         if d.patient_item:
-            g["patient_item"] = float(np.ravel(params["sd_patient_item"])[0]) * rng.standard_normal((1, P, 10))
+            g["patient_item"] = float(np.ravel(params["sd_patient_item"])[0]) * rng.standard_normal((1, P, d.K))
         if d.patient_change:
             g["patient_change"] = float(np.ravel(params["sd_patient_change"])[0]) * rng.standard_normal((1, P))
         if d.study_level == "random":
@@ -696,10 +782,12 @@ class ItemsFamily(Family):
         if d.has_arm:
             arm = d.unit_arrays()["arm"][unit][:, None]
             eta = eta + arm * (shift[0, 0, day_idx] + (mod[0, unit, day_idx] if mod is not None else 0.0))
-        scores = _sample_scores(eta[None], g["cutpoints"], d.link, rng)[0]
+        cut = cutpoints_draws(d, {k: _one_draw(v) for k, v in params.items() if k.startswith("cutpoints")})
+        scores = _sample_scores(eta[None], cut, d.link, rng)[0] + d.item_lo[None, :]
         frame = d.visits.drop(columns=["unit_idx"]).copy()
-        frame[list(MADRS_ITEM_COLUMNS)] = scores.astype(float)
-        frame["madrs_total"] = scores.sum(axis=1).astype(float)
+        frame[list(d.item_columns)] = scores.astype(float)
+        if scales.get(d.scale).total_from_items == "sum":
+            frame[f"{d.scale}_total"] = scores.sum(axis=1).astype(float)
         return TrialData(frame, source=f"simulate:{self.name}")
 
     def calibration_trial(self, rng, truth=None, n_patients=120, days=(0, 1, 7, 14)) -> TrialData:
@@ -729,9 +817,18 @@ class ItemsFamily(Family):
                               "msm": np.repeat(msm, len(days))})
         for k in range(10):
             frame[f"madrs_{k + 1}"] = scores[:, :, k].ravel().astype(float)
-        truth_keys = {("effect", name): float(v) for name, v in zip(MADRS_ITEMS, t["effect"])}
-        truth_keys |= {("moderation", name): float(v) for name, v in zip(MADRS_ITEMS, t["moderation"])}
+        names = scales.get("madrs").item_names
+        truth_keys = {("effect", name): float(v) for name, v in zip(names, t["effect"])}
+        truth_keys |= {("moderation", name): float(v) for name, v in zip(names, t["moderation"])}
         return TrialData(frame, source=f"calibration:{self.name}", truth=truth_keys)
+
+
+def _one_draw(value):
+    """A parameter value as a one-draw, one-chain DataArray (for ``cutpoints_draws``)."""
+    import xarray as xr
+
+    v = np.asarray(value, float)
+    return xr.DataArray(v[None, None], dims=("chain", "draw", *[f"d{i}" for i in range(v.ndim)]))
 
 
 FAMILY = ItemsFamily()

@@ -54,6 +54,9 @@ from .base import Family, Quantity
 
 #: patient effects: integrated out analytically (default), non-centred or centred draws
 PARAMETERIZATIONS = ("marginal", "noncentered", "centered")
+#: the day-0 score: an outcome (constrained longitudinal), a covariate (ANCOVA / MMRM), or neither
+BASELINES = ("outcome", "covariate", "none")
+OUTCOME_SCALES = ("points", "percent")
 
 
 @dataclass
@@ -74,18 +77,25 @@ class TrajectoryDesign:
     n_periods: int
     mod_ref: np.ndarray
     mod_sd: np.ndarray
+    terms: list  # design.ModeratorTerm per moderator column (summary labels)
     span: float
     remission_threshold: float | None
     response_reduction: float | None
     parameterization: str
-    outcome_range_lohi: tuple = (0.0, 60.0)
+    score_range: tuple  # (floor, top) of the scale
+    baseline: str = "outcome"  # "outcome" | "covariate" | "none"
+    outcome_scale: str = "points"  # "points" | "percent"
+    baseline_rows: int = 0  # day-0 rows used as baselines, not modelled (baseline != "outcome")
+    baseline_frame: pd.DataFrame | None = None  # those rows
+    y0_mean: float = 0.0  # mean observed baseline over units (the covariate's centre)
     time_column: str = "day"  # "actual_day" for continuous bases when the reader kept actual days
     exclusions: shared.Exclusions = field(default_factory=shared.Exclusions)
 
     @property
     def outcome_range(self) -> float:
-        lo, hi = self.outcome_range_lohi
-        return float(hi - lo)
+        """The modelled outcome's range, which scales the card's "range" priors: 100 percent points
+        on the percent scale, the scale's range in points otherwise."""
+        return 100.0 if self.outcome_scale == "percent" else float(self.score_range[1] - self.score_range[0])
 
     @property
     def post_days(self) -> np.ndarray:
@@ -97,7 +107,7 @@ class TrajectoryDesign:
         u = self.units.iloc[unit_idx]
         X = u[[f"x_{m}" for m in self.moderators]].to_numpy(float).reshape(len(u), len(self.moderators))
         return {
-            "B": B, "C": C, "s": s, "X": X,
+            "B": B, "C": C, "s": s, "X": X, "y0c": (u["y0"] - self.y0_mean).fillna(0.0).to_numpy(float),
             "arm": u["arm"].to_numpy(float),
             "post": (np.asarray(days) > 0).astype(float),
             "patient": u["patient_idx"].to_numpy(int),
@@ -127,6 +137,8 @@ def linear_predictor(p: dict, a: dict):
         mu = mu + (a["X"] * (a["B"] @ p["beta"])).sum(axis=1)
     if "gamma" in p:
         mu = mu + a["arm"] * (a["X"] * (a["C"] @ p["gamma"])).sum(axis=1)
+    if "lambda" in p:
+        mu = mu + a["y0c"] * (a["B"] @ p["lambda"])
     if p.get("b") is not None:
         mu = mu + p["b"][a["patient"], 0] + p["b"][a["patient"], 1] * a["s"]
     if "study_intercept" in p:
@@ -200,35 +212,45 @@ def _mean_offsets(params, d: TrajectoryDesign):
 def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) -> dict:
     """Posterior predictive rates on the trial's own units (one chunk of draws).
 
-    Replicated scores y* = round(clip(mu + sigma e, scale range)) on every unit at every
-    summary day. Percent improvement 100 (y*_0 - y*_t) / (y*_0 - floor) (positive =
-    improvement); response: percent improvement >= 100 x the scale's response fraction;
-    remission: y*_t <= threshold. A unit whose replicated baseline is at the scale's floor has
-    no percent improvement and no response: it leaves those averages (the one rule of
-    ``scales.percent_improvement``). mu_grid (n, units * days), sigma (n,).
-    Returns arrays (n, day_post[, arm]): response_rate, remission_rate, percent_improvement,
-    and with two arms response_difference, percent_difference (ketamine - control).
+    Replicated outcomes on every unit at every summary day: scores y* = round(clip(mu + sigma e,
+    scale range)); on the percent scale, replicated percent improvements p* = mu + sigma e and
+    the scores they imply, y* = round(clip(y0 - p* (y0 - floor) / 100)). The baseline is the
+    replicated day-0 score when the baseline is an outcome, the observed one otherwise.
+    Percent improvement 100 (y0 - y*_t) / (y0 - floor) (positive = improvement); response:
+    percent improvement >= 100 x the scale's response fraction; remission: y*_t <= threshold.
+    A unit whose baseline is at the scale's floor has no percent improvement and no response:
+    it leaves those averages (the one rule of ``scales.percent_improvement``).
+    mu_grid (n, units * days), sigma (n,). Returns arrays (n, day_post[, arm]): response_rate,
+    remission_rate, percent_improvement, and with two arms response_difference and
+    percent_difference (ketamine - control).
     """
-    lo, hi = d.outcome_range_lohi
+    lo, hi = d.score_range
     n_u, n_d = len(d.units), len(d.summary_days)
     mu = mu_grid.reshape((len(mu_grid), n_u, n_d))
-    y = np.clip(np.round(mu + sigma[:, None, None] * rng.standard_normal(mu.shape)), lo, hi)
+    value = mu + sigma[:, None, None] * rng.standard_normal(mu.shape)
     post = d.summary_days > 0
-    base = y[..., np.flatnonzero(d.summary_days == 0)[0]][..., None]
+    y0_obs = d.units["y0"].to_numpy(float)[None, :, None]
+    if d.outcome_scale == "percent":
+        y = np.clip(np.round(y0_obs - value[..., post] * (y0_obs - lo) / 100.0), lo, hi)
+        base = y0_obs
+    else:
+        scores = np.clip(np.round(value), lo, hi)
+        y = scores[..., post]
+        base = scores[..., np.flatnonzero(d.summary_days == 0)[:1]] if d.baseline == "outcome" else y0_obs
     with np.errstate(invalid="ignore", divide="ignore"):
-        pct = np.where(base > lo, 100.0 * (base - y[..., post]) / (base - lo), np.nan)
+        pct = np.where(base > lo, 100.0 * (base - y) / (base - lo), np.nan)
     flags = {"percent_improvement": pct}
     if d.response_reduction is not None:
         flags["response_rate"] = np.where(np.isnan(pct), np.nan, pct >= 100.0 * d.response_reduction)
     if d.remission_threshold is not None:
-        flags["remission_rate"] = (y[..., post] <= d.remission_threshold).astype(float)
+        flags["remission_rate"] = (y <= d.remission_threshold).astype(float)
     arm = d.units["arm"].to_numpy()
     groups = [arm == 1, arm == 0] if d.has_arm else [np.ones(n_u, bool)]
     out = {}
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a group with every baseline at the floor: NaN
-        for name, value in flags.items():
-            rates = np.stack([np.nanmean(value[:, g, :], axis=1) for g in groups], axis=-1)
+        for name, flag in flags.items():
+            rates = np.stack([np.nanmean(flag[:, g, :], axis=1) for g in groups], axis=-1)
             out[name] = rates if d.has_arm else rates[..., 0]
     if d.has_arm:
         for name, diff in (("response_rate", "response_difference"), ("percent_improvement", "percent_difference")):
@@ -254,7 +276,14 @@ def ppc_visit_means(d: TrajectoryDesign, mu_obs: np.ndarray, sigma: np.ndarray, 
 
 def observed_visit_means(d: TrajectoryDesign) -> pd.DataFrame:
     rows = d.rows.assign(arm=d.rows["unit_idx"].map(d.units["arm"]) if d.has_arm else 0)
-    return rows.groupby(["day", "arm"])[d.outcome].agg(["mean", "count", "std"]).reset_index()
+    return rows.groupby(["day", "arm"])["_value"].agg(["mean", "count", "std"]).reset_index()
+
+
+def _scale_label(outcome: str, outcome_scale: str) -> str:
+    from .. import scales
+
+    label = scales.for_column(outcome).label or outcome
+    return f"{label}, % improvement" if outcome_scale == "percent" else label
 
 
 class TrajectoryFamily(Family):
@@ -266,50 +295,99 @@ class TrajectoryFamily(Family):
 
     # ---- data -> model -------------------------------------------------------------
     def design(self, trial: TrialData, card, outcome=None, moderators=None, time=None,
-               remission_threshold=None, parameterization=None) -> TrajectoryDesign:
-        """Validate the request against the trial and build the design.
+               remission_threshold=None, parameterization=None, baseline=None,
+               outcome_scale=None) -> TrajectoryDesign:
+        """Validate the request against the trial and build the design (nothing is compiled).
 
-        remission_threshold: overrides the card's threshold for this outcome (e.g. 9 for
-        MADRS as in the pooled meta-analysis).
+        remission_threshold: overrides the card's and the scale registry's threshold (e.g. 9
+        for MADRS as in the pooled meta-analysis).
         parameterization: patient effects "marginal" (card default), "noncentered" or "centered".
+        baseline: "outcome" (default: the day-0 score is an outcome and the arms share its mean,
+            a constrained longitudinal analysis: uses patients with any visit, and is the better
+            choice with missing follow-up or an unbalanced baseline); "covariate" (the day-0
+            score, centred, is a covariate of the post-baseline visits with a coefficient per
+            visit, as in ANCOVA / MMRM: the usual RCT analysis; patients without a baseline are
+            excluded); "none" (post-baseline visits only).
+        outcome_scale: "points" (default) or "percent": the outcome is the percent improvement
+            100 (baseline - score) / (baseline - floor) at post-baseline visits (positive =
+            improvement; priors in percent points); a baseline at the scale's floor has none, and
+            such patients are excluded with that reason.
         """
         settings = card.settings
         outcome = outcome or settings.get("outcome", "madrs_total")
         time = time or settings.get("time", "visit")
+        outcome_scale = outcome_scale or settings.get("outcome_scale", "points")
+        if outcome_scale not in OUTCOME_SCALES:
+            raise BayesKetError(f"outcome_scale={outcome_scale!r}. Fix: use one of {OUTCOME_SCALES}.")
+        baseline = baseline or ("none" if outcome_scale == "percent" else settings.get("baseline", "outcome"))
+        if baseline not in BASELINES:
+            raise BayesKetError(f"baseline={baseline!r}. Fix: use one of {BASELINES}.")
+        if outcome_scale == "percent" and baseline == "outcome":
+            raise BayesKetError("outcome_scale='percent' with baseline='outcome': the percent improvement is 0 at "
+                                "baseline by definition. Fix: baseline='none' (default) or 'covariate'.")
         frame = trial.frame
         scale = shared.outcome_scale(trial, outcome)
         if time not in shared.TIME_BASES:
             raise BayesKetError(f"time={time!r} is not a time basis. Fix: use one of {shared.TIME_BASES}.")
-        moderators = shared.moderator_request(trial, moderators)
+        terms = shared.moderator_terms(trial, moderators)
+        moderators = [t.column for t in terms]
         parameterization = parameterization or settings.get("patient_parameterization", "marginal")
         if parameterization not in PARAMETERIZATIONS:
             raise BayesKetError(
                 f"parameterization={parameterization!r} is not known. Fix: use one of {PARAMETERIZATIONS}.")
+        lo = float(scale.range[0])
 
         excl = shared.Exclusions()
-        rows = excl.drop(frame.copy(), frame[outcome].isna(), f"{outcome} missing")
-        rows = shared.drop_missing_moderators(rows, moderators, excl)
+        rows = excl.drop(shared.add_indicators(frame, terms), frame[outcome].isna(), f"{outcome} missing")
+        rows = shared.drop_missing_moderators(rows, terms, excl)
         if rows.empty:
             raise BayesKetError(f"No rows left to fit: {excl.summary()}. Fix: check {outcome!r} and the moderators.")
-        has_arm = shared.two_arms(rows)
         rows = shared.with_ids(rows)
+        is_base = rows["day"] == 0
+        y0 = rows[is_base].set_index(["patient", "period"])[outcome]
+        rows["y0"] = pd.MultiIndex.from_frame(rows[["patient", "period"]]).map(y0).astype(float)
+        if baseline == "outcome":
+            if not is_base.any():
+                raise BayesKetError(
+                    "No baseline (day 0) visit: with baseline='outcome' the arms share the baseline mean, and "
+                    "response is a change from baseline. Fix: include the day-0 scores, or use baseline='none'.")
+        elif baseline == "covariate" or outcome_scale == "percent":
+            need = "a covariate" if baseline == "covariate" else "the percent improvement's reference"
+            if not is_base.any():
+                raise BayesKetError(f"No baseline (day 0) score: baseline={baseline!r} / outcome_scale="
+                                    f"{outcome_scale!r} needs each patient's day-0 {outcome} as {need}. Fix: include "
+                                    "the day-0 scores, or use baseline='outcome'.")
+            rows = excl.drop(rows, rows["y0"].isna(), f"no baseline (day 0) {outcome}: needed as {need}")
+            if outcome_scale == "percent":
+                rows = excl.drop(rows, rows["y0"] <= lo, f"baseline at the scale floor ({lo:g}): percent "
+                                 "improvement undefined")
+        baseline_frame = None
+        if baseline != "outcome":
+            baseline_frame = rows[rows["day"] == 0].drop(columns=["y0"])
+            rows = rows[rows["day"] != 0]
+            if rows.empty:
+                raise BayesKetError(f"No post-baseline {outcome} scores to model. Fix: check the visits.")
+        rows["_value"] = (100.0 * (rows["y0"] - rows[outcome]) / (rows["y0"] - lo) if outcome_scale == "percent"
+                          else rows[outcome].astype(float))
+        has_arm = shared.two_arms(rows)
         model_days, summary_days = shared.visit_days(rows, time, settings)
-        if not (model_days == 0).any():
-            raise BayesKetError(
-                "No baseline (day 0) visit: the arms share the baseline mean, and response is a change from "
-                "baseline. Fix: include the day-0 scores.")
         units = shared.build_units(rows, moderators, has_arm)
+        units_frame = units.units
+        units_frame["y0"] = units.rows.groupby("unit_idx")["y0"].first().reindex(range(len(units_frame))).to_numpy()
         time_column = "actual_day" if time != "visit" and "actual_day" in rows else "day"
         return TrajectoryDesign(
             outcome=outcome, time=time, moderators=moderators, has_arm=has_arm,
             study_level=shared.study_level(len(units.studies), settings),
-            model_days=model_days, summary_days=summary_days, rows=units.rows, units=units.units,
+            model_days=model_days, summary_days=summary_days, rows=units.rows, units=units_frame,
             patients=units.patients, studies=units.studies, n_periods=units.n_periods,
-            mod_ref=units.reference, mod_sd=units.sd, span=shared.slope_span(time, model_days), exclusions=excl,
+            mod_ref=units.reference, mod_sd=units.sd, terms=terms,
+            span=shared.slope_span(time, model_days), exclusions=excl,
             remission_threshold=shared.remission_threshold(scale, card, remission_threshold),
-            response_reduction=scale.response,
-            parameterization=parameterization, time_column=time_column,
-            outcome_range_lohi=tuple(float(v) for v in scale.range),
+            response_reduction=scale.response, parameterization=parameterization,
+            score_range=tuple(float(v) for v in scale.range), baseline=baseline, outcome_scale=outcome_scale,
+            baseline_rows=0 if baseline_frame is None else len(baseline_frame), baseline_frame=baseline_frame,
+            y0_mean=float(np.nanmean(units_frame["y0"])) if units_frame["y0"].notna().any()
+            else 0.0, time_column=time_column,
         )
 
     def priors(self, card, d: TrajectoryDesign, overrides: dict | None = None) -> dict:
@@ -323,7 +401,7 @@ class TrajectoryFamily(Family):
         coords = {
             "patient": [str(p) for p in d.patients],
             "basis": np.arange(len(wB)), "tbasis": np.arange(len(wC)),
-            "moderator": d.moderators,
+            "moderator": [t.label for t in d.terms],
             "day": d.summary_days, "day_post": d.post_days,
             "obs": np.arange(len(d.rows)), "effect_kind": ["intercept", "slope"],
         }
@@ -339,12 +417,15 @@ class TrajectoryFamily(Family):
 
         with pm.Model(coords=coords) as model:
             hp = {name: pm.Data(name, float(value)) for name, value in priors.items()}
-            y = pm.Data("y", d.rows[d.outcome].to_numpy(float), dims="obs")
+            y = pm.Data("y", d.rows["_value"].to_numpy(float), dims="obs")
             alpha = pm.Normal("trajectory_coef", hp["trajectory_mu"] * level, hp["trajectory_sigma"] * wB,
                               dims="basis")
             params = {"alpha": alpha}
             if d.has_arm:
                 params["delta"] = pm.Normal("effect_coef", 0.0, hp["effect_sigma"] * wC, dims="tbasis")
+            if d.baseline == "covariate":  # per point of baseline score, in outcome units
+                per_point = d.outcome_range / (d.score_range[1] - d.score_range[0])
+                params["lambda"] = pm.Normal("baseline_coef", 0.0, hp["baseline_sigma"] * per_point * wB, dims="basis")
             if M:
                 inv_sd = pm.Data("moderator_inv_sd", 1.0 / d.mod_sd, dims="moderator")
                 params["beta"] = pm.Normal("moderator_coef", 0.0,
@@ -488,16 +569,18 @@ class TrajectoryFamily(Family):
         """Metadata kept with the fit: enough to summarise and plot without the model."""
         return {
             "outcome": d.outcome,
+            "outcome_label": _scale_label(d.outcome, d.outcome_scale),
             "time": d.time,
+            "baseline": d.baseline,
+            "outcome_scale": d.outcome_scale,
             "parameterization": d.parameterization,
-            "moderators": d.moderators,
-            "moderator_reference": dict(zip(d.moderators, d.mod_ref.tolist())),
-            "moderator_range": {m: [float(d.units[m].min()), float(d.units[m].max())] for m in d.moderators},
+            **shared.terms_meta(d.terms, d.units, d.mod_ref),
             "has_arm": d.has_arm,
             "study_level": d.study_level,
             "n_studies": len(d.studies),
             "n_patients": len(d.patients),
-            "rows_used": len(d.rows),
+            "rows_used": len(d.rows) + d.baseline_rows,
+            "baseline_rows": d.baseline_rows,
             "remission_threshold": d.remission_threshold,
             "observed_visit_means": observed_visit_means(d).to_dict("records"),
             **shared.excluded_meta(d.exclusions),
@@ -536,9 +619,16 @@ class TrajectoryFamily(Family):
             p["study_intercept"] = np.concatenate([[0.0], g("study_offset")])
         if d.n_periods > 1:
             p["period"] = np.concatenate([[0.0], g("period_offset")])
-        mu = linear_predictor(p, d.observed_arrays())
-        frame = d.rows.drop(columns=["unit_idx"]).copy()
-        frame[d.outcome] = mu + float(g("sigma")) * rng.standard_normal(len(mu))
+        if d.baseline == "covariate":
+            p["lambda"] = g("baseline_coef")
+        a = d.observed_arrays()
+        value = linear_predictor(p, a) + float(g("sigma")) * rng.standard_normal(len(a["arm"]))
+        frame = d.rows.drop(columns=["unit_idx", "_value", "y0"]).copy()
+        y0 = d.rows["y0"].to_numpy(float)
+        lo = d.score_range[0]
+        frame[d.outcome] = y0 - value * (y0 - lo) / 100.0 if d.outcome_scale == "percent" else value
+        if d.baseline_frame is not None:
+            frame = pd.concat([d.baseline_frame, frame], ignore_index=True)
         return TrialData(frame, source=f"simulate:{self.name}")
 
     def calibration_trial(self, rng, truth=None, n_patients=120, days=(0, 1, 3, 7, 14)) -> TrialData:
