@@ -119,13 +119,17 @@ class Analysis:
         return {"card": self.card.to_dict(), **self.request, "options": self.options}
 
     # ---- sampling ----------------------------------------------------------------------------
-    def sample(self, priors=None, draws=1000, tune=1000, chains=4, seed=0, progressbar=True,
+    def sample(self, priors=None, draws=None, tune=None, chains=4, seed=0, progressbar=True,
                target_accept=None, max_treedepth=10, dense_mass=None, engine="nuts") -> Fit:
         """Sample the posterior under prior values ``priors`` (names of fit.priors).
 
-        engine: "nuts" (the sampler), or "mock": jittered initial points in place of draws, no
-        compilation of the sampler, for fast tests of everything downstream (not a posterior).
+        draws / tune: per chain; None: the card's settings (``draws``, ``tune``; 1000 each when
+        a card does not say). engine: "nuts" (the sampler), or "mock": jittered initial points in
+        place of draws, no compilation of the sampler, for fast tests of everything downstream
+        (not a posterior).
         """
+        draws = self.card.settings.get("draws", 1000) if draws is None else draws
+        tune = self.card.settings.get("tune", 1000) if tune is None else tune
         for name, value in (("draws", draws), ("tune", tune), ("chains", chains)):
             if int(value) < 1 and not (name == "tune" and int(value) == 0):
                 raise BayesKetError(f"{name}={value}: must be a positive whole number.")
@@ -176,7 +180,7 @@ def _same_coords(a, b) -> bool:
     return a.shape == b.shape and bool(np.all(a.astype(str) == b.astype(str)))
 
 
-def fit(model, trial, outcome=None, moderators=None, time=None, priors=None, draws=1000, tune=1000,
+def fit(model, trial, outcome=None, moderators=None, time=None, priors=None, draws=None, tune=None,
         chains=4, seed=0, progressbar=True, **options) -> Fit:
     """Fit a model card to a trial and return a ``Fit``.
 
@@ -184,8 +188,9 @@ def fit(model, trial, outcome=None, moderators=None, time=None, priors=None, dra
     outcome: the outcome column (card default: madrs_total). moderators: patient-level
     columns (default ("msm",) when the trial has msm). time: "visit", "linear" or "log".
     priors: {prior name: number} overrides (names as in ``fit.priors``).
-    draws / tune / chains / seed: the sampler's draws per chain, warm-up iterations, chains
-    (run in parallel over CPU cores), random seed. Sampler options: target_accept,
+    draws / tune / chains / seed: the sampler's draws per chain (None: the card's, e.g. 1000
+    for trajectory, 2000 for items), warm-up iterations (None: the card's, e.g. 500 for
+    trajectory, 1000 for items), chains (run in parallel over CPU cores), random seed. Sampler options: target_accept,
     max_treedepth, dense_mass. Every other option goes to the family (e.g. items
     ``patient_change=True``, trajectory ``parameterization="noncentered"``).
     """

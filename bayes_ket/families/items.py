@@ -376,8 +376,12 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
         if d.patient_change or d.patient_item:
             visit_patient = pm.Data("visit_patient", g["patient"])
         if d.patient_change:
+            # the patient's post-baseline level u_p = b_p + c_p ~ N(b_p, sd_c) is the coordinate NUTS
+            # moves: baseline scores pin b_p, post-baseline scores pin u_p, so the two are nearly
+            # independent a posteriori (b_p and c_p are strongly anti-correlated). Same model.
             sd_c = pm.HalfNormal("sd_patient_change", hp["sd_patient_change_sigma"])
-            change = pm.Normal("patient_change", 0.0, sd_c, dims="patient")
+            post_level = pm.Normal("patient_post_level", b, sd_c, dims="patient")
+            change = pm.Deterministic("patient_change", post_level - b, dims="patient")
             eta = eta + (change[visit_patient] * pm.Data("visit_post", g["post"]))[:, None]
         if d.patient_item:
             sd_d = pm.HalfNormal("sd_patient_item", hp["sd_patient_item_sigma"])

@@ -96,7 +96,6 @@ def sweep(model, trial=None, grid=None, out=None, scheduler=None, method="auto",
             raise BayesKetError(
                 f"trial must be a bayes_ket.TrialData, not {type(trial).__name__}. Fix: bk.read_trial(your_data).")
         sample_opts = {k: fit_options.pop(k) for k in SAMPLE_KEYS if k in fit_options}
-        sample_opts = {"draws": 1000, "tune": 1000, "chains": 4} | sample_opts
         analysis_opts = fit_options  # outcome, moderators, time, priors, family options
     sample_opts = {k: v for k, v in sample_opts.items() if v is not None}
     base_seed = int(sample_opts.pop("seed", 0))
