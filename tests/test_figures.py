@@ -167,7 +167,7 @@ def test_sweep_ticks_are_numbers_and_legend_outside(tmp_path):
     for i, (value, method) in enumerate([(0.5, "reweighted"), (1.5, "reweighted"), (6.0, "base"), (24.0, "refit")]):
         for day in (1.0, 14.0):
             rows.append({"setting": i, "moderation_sigma": value, "method": method, "khat": 0.1, "seed": 0,
-                         "quantity": "moderation", "day": day, "mean": 0.3 * i, "sd": 0.2,
+                         "quantity": "moderation", "day": day, "moderator": "msm", "mean": 0.3 * i, "sd": 0.2,
                          "lower": 0.3 * i - 0.4, "upper": 0.3 * i + 0.4})
     table = pd.DataFrame(rows)
     table.attrs["base_priors"] = {"moderation_sigma": 6.0}
@@ -181,7 +181,7 @@ def test_sweep_ticks_are_numbers_and_legend_outside(tmp_path):
     box = legend.get_window_extent()
     assert box.x0 >= ax.get_window_extent().x1 - 1, "the legend overlaps the axes"
     texts = legend_texts(fig)
-    assert {"day 1", "day 14", "base fit", "95% credible interval"} <= texts
+    assert {"day 1, moderator msm", "day 14, moderator msm", "base fit", "95% credible interval"} <= texts
     plt.close(fig)
 
 

@@ -67,7 +67,8 @@ def plot_sweep(table: pd.DataFrame, quantity, path=None, coords=None, x=None, lo
             # small horizontal dodge so intervals do not overlap
             dodge = (g - (n - 1) / 2) * (0.02 if log else 0.01 * np.ptp(xs_all) if np.ptp(xs_all) else 0)
             xv = sub[x].to_numpy(float) * (10 ** dodge if log else 1) + (0 if log else dodge)
-            lab = ", ".join(f"{c} {_number(v)}" for c, v in zip(group_cols, np.atleast_1d(label))) or q
+            values = label if isinstance(label, tuple) else (label,)
+            lab = ", ".join(f"{c} {_number(v)}" for c, v in zip(group_cols, values)) or q
             ax.plot(xv, sub["mean"], color=colour, lw=1, label=lab)
             ax.vlines(xv, sub["lower"], sub["upper"], color=colour, lw=1.5, alpha=0.7)
             for method, marker in MARKERS.items():
