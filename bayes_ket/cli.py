@@ -439,13 +439,16 @@ def init_config(data_file, read_opts: dict | None = None, out_dir: str = "bayes_
     trial, error = None, None
     opts = {k: v for k, v in {"encoding": encoding, "sep": sep, "decimal": decimal,
                               "na_values": read_opts.get("na_values")}.items() if v is not None}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         try:
             trial = _read(data_file, {"columns": {**mapping, **bases} or None,
                                       "arm_labels": arm_guess or None, **opts})
         except BayesKetError as err:
             error = cli_message(str(err))
+    from .errors import BayesKetWarning
+
+    read_warnings = [cli_message(str(w.message)) for w in caught if issubclass(w.category, BayesKetWarning)]
     proposal = (trial.schedule or {}).get("proposal") if trial is not None else None
 
     path = Path(data_file)
@@ -537,6 +540,8 @@ def init_config(data_file, read_opts: dict | None = None, out_dir: str = "bayes_
           ""]
     if notes:
         L.append("# Reading notes: " + cli_message("; ".join(notes)))
+    for text in read_warnings:
+        L.append("# WARNING while reading with these settings (check it): " + text)
     if error:
         L.append("# The file could not be read with these settings yet:")
         L += [f"#   {line}" for line in error.splitlines()]
