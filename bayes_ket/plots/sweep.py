@@ -9,6 +9,7 @@ from ..errors import BayesKetError
 from .core import pyplot, save_figure
 
 MARKERS = {"base": "*", "refit": "o", "reweighted": "D"}
+MARKER_LABELS = {"base": "base fit", "refit": "refit", "reweighted": "reweighted (PSIS)"}
 
 
 def swept_columns(table: pd.DataFrame) -> list[str]:
@@ -42,7 +43,10 @@ def plot_sweep(table: pd.DataFrame, quantity, path=None, coords=None, x=None, lo
         raise BayesKetError(f"x={x!r} was not swept; swept priors: {swept}.")
     others = [c for c in swept if c != x]
     base_priors = table.attrs.get("base_priors", {})
-    fig, axes = plt.subplots(len(quantities), 1, figsize=(7, 3.4 * len(quantities)), squeeze=False)
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    ci = table.attrs.get("ci_prob", 0.95)
+    fig, axes = plt.subplots(len(quantities), 1, figsize=(9.5, 3.4 * len(quantities)), squeeze=False)
     for ax, q in zip(axes[:, 0], quantities):
         t = table[table["quantity"] == q]
         if t.empty:
@@ -63,7 +67,8 @@ def plot_sweep(table: pd.DataFrame, quantity, path=None, coords=None, x=None, lo
             # small horizontal dodge so intervals do not overlap
             dodge = (g - (n - 1) / 2) * (0.02 if log else 0.01 * np.ptp(xs_all) if np.ptp(xs_all) else 0)
             xv = sub[x].to_numpy(float) * (10 ** dodge if log else 1) + (0 if log else dodge)
-            lab = ", ".join(f"{c}={v}" for c, v in zip(group_cols, np.atleast_1d(label))) or q
+            values = label if isinstance(label, tuple) else (label,)
+            lab = ", ".join(f"{c} {_number(v)}" for c, v in zip(group_cols, values)) or q
             ax.plot(xv, sub["mean"], color=colour, lw=1, label=lab)
             ax.vlines(xv, sub["lower"], sub["upper"], color=colour, lw=1.5, alpha=0.7)
             for method, marker in MARKERS.items():
@@ -76,15 +81,29 @@ def plot_sweep(table: pd.DataFrame, quantity, path=None, coords=None, x=None, lo
             ax.axvline(base_priors[x], color="grey", ls="--", lw=1, label=f"base {x} = {base_priors[x]:.3g}")
         if log:
             ax.set_xscale("log")
+        # ticks at the swept values, written as plain numbers (no 10^0.5 labels on a log axis)
+        ax.xaxis.set_major_locator(FixedLocator(xs_all))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.axhline(0, color="grey", lw=0.5)
-        ax.set_xlabel(x)
-        ci = table.attrs.get("ci_prob", 0.95)
+        ax.set_xlabel(f"{x} (prior setting{', log scale' if log else ''})")
         ax.set_ylabel(f"{q} (mean, {int(round(ci * 100))}% interval)")
-        handles = [plt.Line2D([], [], ls="", marker=mk, color="k", label=mt) for mt, mk in MARKERS.items()
-                   if (t["method"] == mt).any()]
+        handles = [plt.Line2D([], [], ls="", marker=mk, color="k", label=MARKER_LABELS[mt])
+                   for mt, mk in MARKERS.items() if (t["method"] == mt).any()]
+        handles.append(plt.Line2D([], [], color="k", lw=1.5, alpha=0.7, label=f"{int(round(ci * 100))}% credible interval"))
         h0, _ = ax.get_legend_handles_labels()
-        ax.legend(handles=h0 + handles, fontsize=7, ncol=2 if len(h0) > 6 else 1, loc="best")
+        # outside the axes, on the right: the legend never covers data
+        ax.legend(handles=h0 + handles, fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  ncol=2 if len(h0) > 14 else 1)
     fig.suptitle("Prior sweep: " + ", ".join(quantities), fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
     return fig
+
+
+def _number(v) -> str:
+    """1.0 -> '1', 'apparent_sadness' -> 'apparent sadness'."""
+    if isinstance(v, (int, float, np.number)) and not isinstance(v, bool):
+        return f"{float(v):g}"
+    return str(v).replace("_", " ")
