@@ -57,7 +57,7 @@ CLI_FIXES = {
     "moderators": ('moderators = ["msm"] in [model] of analysis.toml', "--moderators"),
     "time": ('time = "visit" in [model] of analysis.toml', "--time"),
     "priors": ("the [priors] table of analysis.toml (prior name = number)", None),
-    "draws": ("draws = 1000 in [sampler] of analysis.toml", "--draws"),
+    "draws": ("draws = 2000 in [sampler] of analysis.toml", "--draws"),
     "tune": ("tune = 1000 in [sampler] of analysis.toml", "--tune"),
     "chains": ("chains = 4 in [sampler] of analysis.toml", "--chains"),
     "seed": ("seed = 0 in [sampler] of analysis.toml", "--seed"),
@@ -530,8 +530,8 @@ def init_config(data_file, read_opts: dict | None = None, out_dir: str = "bayes_
           "# prior name = number (names as in fit.priors, e.g. moderation_sigma = 6.0)",
           "",
           "[sampler]",
-          "draws = 1000",
-          "tune = 1000",
+          "# draws = 1000                   # per chain; default: the model card's (trajectory 1000, items 2000)",
+          "# tune = 500                     # warm-up per chain; default: the card's (trajectory 500, items 1000)",
           "chains = 4",
           "seed = 0",
           "",
@@ -557,8 +557,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="trajectory model on a simulated pooled two-RCT trial, estimates beside the truth")
     demo.add_argument("--out", default="bayes_ket_demo")
-    demo.add_argument("--draws", type=int, default=1000)
-    demo.add_argument("--tune", type=int, default=1000)
+    demo.add_argument("--draws", type=int, help="draws per chain (default: the card's)")
+    demo.add_argument("--tune", type=int, help="warm-up iterations per chain (default: the card's)")
     demo.add_argument("--chains", type=int, default=4)
     demo.add_argument("--seed", type=int, default=0, help="the simulation's seed (default 0)")
 

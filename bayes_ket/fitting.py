@@ -18,11 +18,8 @@ import pandas as pd
 
 from .cards import load_card
 from .data.trial import TrialData
-from .engine.idata import to_inference_data
-from .engine.jax_nuts import Extras, compile_model
 from .errors import BayesKetError
 from .families import family_of
-from .results import Fit
 
 #: dense_mass="auto": a dense mass matrix up to this many unconstrained parameters (e.g. the
 #: trajectory model with patient effects integrated out: ~30), diagonal above (per-patient draws).
@@ -63,6 +60,8 @@ class Analysis:
         self.trial = trial
         self.request = {"outcome": outcome, "moderators": moderators, "time": time}
         self.options = options  # family options (link=, parameterization=, ...), reused by rebind
+        from .engine.jax_nuts import compile_model  # PyMC, PyTensor and JAX load here, after every check
+
         t0 = _time.perf_counter()
         self.model, extras = self.family.build_model(self.design, self.base_priors)
         self.compiled = compile_model(self.model, extras)
@@ -141,6 +140,10 @@ class Analysis:
         dense_mass = self.card.settings.get("dense_mass", "auto") if dense_mass is None else dense_mass
         if dense_mass == "auto":
             dense_mass = self.auto_mass()
+        from .engine.idata import to_inference_data
+        from .engine.jax_nuts import Extras
+        from .results import Fit
+
         t0 = _time.perf_counter()
         run = self.compiled.sample if engine == "nuts" else self.compiled.mock_sample
         raw = run(tune=int(tune), draws=int(draws), chains=int(chains), seed=seed, target_accept=target_accept,

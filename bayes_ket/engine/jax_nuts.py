@@ -34,6 +34,8 @@ except ImportError:  # PyTensor < 2.32
     from pytensor.graph.basic import graph_inputs
 from pytensor.graph.replace import clone_replace
 
+from .draws import flat_draws  # noqa: F401  (re-exported: families read draws with it)
+
 #: number of times a sampler function was traced (compiled) in this process
 COMPILATIONS = {"count": 0}
 _STATE = {"sources": None, "device_warned": False}
@@ -236,12 +238,6 @@ class Extras:
     def full(self, name) -> np.ndarray:
         """(chain, draw, ...) array of one extra expression (for arrays that are small per draw)."""
         return self.cm.apply(self.cm.extra_fns[name], self.values, self.data)[0]
-
-
-def flat_draws(da, sl=slice(None)) -> np.ndarray:
-    """(chain, draw, ...) DataArray -> (flat draws, ...) numpy array, rows ``sl``."""
-    a = np.asarray(da.transpose("chain", "draw", ...).to_numpy())
-    return a.reshape((-1,) + a.shape[2:])[sl]
 
 
 class _ProgressBar:

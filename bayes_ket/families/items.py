@@ -53,17 +53,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pymc as pm
-import pytensor.tensor as pt
 
 from .. import scales
+from .._lazy import lazy_module
 from ..data.schema import ARM_NAMES
 from ..data.trial import TrialData
-from ..engine.jax_nuts import flat_draws
+from ..engine.draws import flat_draws
 from ..errors import BayesKetError
 from . import design as shared
 from .base import Family, Quantity
+
 from .design import time_basis
+
+pm = lazy_module("pymc")
+pt = lazy_module("pytensor.tensor")
 
 LINKS = ("logit", "probit")
 

@@ -42,15 +42,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pymc as pm
-import pytensor.tensor as pt
 
+from .._lazy import lazy_module
 from ..data.schema import ARM_NAMES
 from ..data.trial import TrialData
-from ..engine.jax_nuts import flat_draws
+from ..engine.draws import flat_draws
 from ..errors import BayesKetError
 from . import design as shared
 from .base import Family, Quantity
+
+pm = lazy_module("pymc")
+pt = lazy_module("pytensor.tensor")
 
 #: patient effects: integrated out analytically (default), non-centred or centred draws
 PARAMETERIZATIONS = ("marginal", "noncentered", "centered")
@@ -87,6 +89,7 @@ class TrajectoryDesign:
     outcome_scale: str = "points"  # "points" | "percent"
     baseline_rows: int = 0  # day-0 rows used as baselines, not modelled (baseline != "outcome")
     baseline_frame: pd.DataFrame | None = None  # those rows
+    sustained_days: tuple | None = None  # (first, second): remitted at the first and still at the second
     y0_mean: float = 0.0  # mean observed baseline over units (the covariate's centre)
     time_column: str = "day"  # "actual_day" for continuous bases when the reader kept actual days
     exclusions: shared.Exclusions = field(default_factory=shared.Exclusions)
@@ -222,7 +225,8 @@ def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) 
     it leaves those averages (the one rule of ``scales.percent_improvement``).
     mu_grid (n, units * days), sigma (n,). Returns arrays (n, day_post[, arm]): response_rate,
     remission_rate, percent_improvement, and with two arms response_difference and
-    percent_difference (ketamine - control).
+    percent_difference (ketamine - control); with ``sustained_days`` (a, b) also
+    sustained_remission (n, 1[, arm]): remitted at day a and still at day b.
     """
     lo, hi = d.score_range
     n_u, n_d = len(d.units), len(d.summary_days)
@@ -243,7 +247,12 @@ def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) 
     if d.response_reduction is not None:
         flags["response_rate"] = np.where(np.isnan(pct), np.nan, pct >= 100.0 * d.response_reduction)
     if d.remission_threshold is not None:
-        flags["remission_rate"] = (y <= d.remission_threshold).astype(float)
+        remit = y <= d.remission_threshold
+        flags["remission_rate"] = remit.astype(float)
+        if d.sustained_days is not None:
+            post_days = d.summary_days[post]
+            first, second = (int(np.flatnonzero(post_days == day)[0]) for day in d.sustained_days)
+            flags["sustained_remission"] = (remit[..., first] & remit[..., second]).astype(float)[..., None]
     arm = d.units["arm"].to_numpy()
     groups = [arm == 1, arm == 0] if d.has_arm else [np.ones(n_u, bool)]
     out = {}
@@ -252,6 +261,8 @@ def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) 
         for name, flag in flags.items():
             rates = np.stack([np.nanmean(flag[:, g, :], axis=1) for g in groups], axis=-1)
             out[name] = rates if d.has_arm else rates[..., 0]
+    if "sustained_remission" in out:
+        out["sustained_remission"] = out["sustained_remission"][:, 0]
     if d.has_arm:
         for name, diff in (("response_rate", "response_difference"), ("percent_improvement", "percent_difference")):
             if name in out:
@@ -296,7 +307,7 @@ class TrajectoryFamily(Family):
     # ---- data -> model -------------------------------------------------------------
     def design(self, trial: TrialData, card, outcome=None, moderators=None, time=None,
                remission_threshold=None, parameterization=None, baseline=None,
-               outcome_scale=None) -> TrajectoryDesign:
+               outcome_scale=None, sustained_remission=None) -> TrajectoryDesign:
         """Validate the request against the trial and build the design (nothing is compiled).
 
         remission_threshold: overrides the card's and the scale registry's threshold (e.g. 9
@@ -312,6 +323,10 @@ class TrajectoryFamily(Family):
             100 (baseline - score) / (baseline - floor) at post-baseline visits (positive =
             improvement; priors in percent points); a baseline at the scale's floor has none, and
             such patients are excluded with that reason.
+        sustained_remission: (day a, day b), e.g. (10.06, 370) after the 4th infusion and at 12
+            months (card setting ``sustained_remission_days``): adds the quantity
+            ``sustained_remission``, the share of the trial's units remitted at day a and still
+            at day b in replicated data. Both must be summary days.
         """
         settings = card.settings
         outcome = outcome or settings.get("outcome", "madrs_total")
@@ -375,6 +390,15 @@ class TrajectoryFamily(Family):
         units_frame = units.units
         units_frame["y0"] = units.rows.groupby("unit_idx")["y0"].first().reindex(range(len(units_frame))).to_numpy()
         time_column = "actual_day" if time != "visit" and "actual_day" in rows else "day"
+        sustained = sustained_remission if sustained_remission is not None else settings.get(
+            "sustained_remission_days")
+        if sustained is not None:
+            sustained = tuple(float(v) for v in sustained)
+            missing = [v for v in sustained if v not in set(summary_days[summary_days > 0].tolist())]
+            if len(sustained) != 2 or missing:
+                raise BayesKetError(f"sustained_remission={list(sustained)}: needs two post-baseline summary days; "
+                                    f"{missing} not among {summary_days[summary_days > 0].tolist()}. Fix: name two "
+                                    "scheduled visit days.")
         return TrajectoryDesign(
             outcome=outcome, time=time, moderators=moderators, has_arm=has_arm,
             study_level=shared.study_level(len(units.studies), settings),
@@ -386,6 +410,7 @@ class TrajectoryFamily(Family):
             response_reduction=scale.response, parameterization=parameterization,
             score_range=tuple(float(v) for v in scale.range), baseline=baseline, outcome_scale=outcome_scale,
             baseline_rows=0 if baseline_frame is None else len(baseline_frame), baseline_frame=baseline_frame,
+            sustained_days=sustained,
             y0_mean=float(np.nanmean(units_frame["y0"])) if units_frame["y0"].notna().any()
             else 0.0, time_column=time_column,
         )
@@ -530,7 +555,8 @@ class TrajectoryFamily(Family):
         data = {}
         for name in rates[0]:
             value = np.concatenate([r[name] for r in rates]).reshape(shape + rates[0][name].shape[1:])
-            dims = ("chain", "draw", "day_post", "arm") if value.ndim == 4 else ("chain", "draw", "day_post")
+            dims = ("chain", "draw") + (() if name == "sustained_remission" else ("day_post",)) + (
+                ("arm",) if d.has_arm and not (name.endswith("_difference")) else ())
             data[name] = (dims, value)
         vm = np.concatenate(visit_means).reshape(shape + visit_means[0].shape[1:])
         data["visit_mean_rep"] = (("chain", "draw", "day_obs", "arm_obs"), vm)
@@ -554,6 +580,8 @@ class TrajectoryFamily(Family):
             q.append(Quantity("response_rate", pp))
         if d.remission_threshold is not None:
             q.append(Quantity("remission_rate", pp))
+            if d.sustained_days is not None:
+                q.append(Quantity("sustained_remission", pp))
         q.append(Quantity("percent_improvement", pp))
         if d.has_arm:
             if d.response_reduction is not None:
@@ -581,6 +609,7 @@ class TrajectoryFamily(Family):
             "n_patients": len(d.patients),
             "rows_used": len(d.rows) + d.baseline_rows,
             "baseline_rows": d.baseline_rows,
+            "sustained_remission_days": list(d.sustained_days) if d.sustained_days else None,
             "remission_threshold": d.remission_threshold,
             "observed_visit_means": observed_visit_means(d).to_dict("records"),
             **shared.excluded_meta(d.exclusions),
