@@ -237,7 +237,8 @@ def test_items_summary_structure(mock_items_fit):
     assert list(eff["item"]) == list(bk.scales.MADRS_ITEMS)
     mt = s[s.quantity == "mean_trajectory"]
     assert set(mt["arm"]) == {"ketamine", "control"} and mt["mean"].between(0, 60).all()
-    assert mock_items_fit.meta["loo_unit"] == "row"
+    assert mock_items_fit.meta["loo_unit"] == "visit"
+    assert mock_items_fit.loo().n_data_points == len(mock_items_fit.idata.log_likelihood["visit"])
 
 
 def test_items_mean_trajectory_is_the_exact_expected_score(mock_items_fit):

@@ -314,19 +314,19 @@ def compile_model(model: pm.Model, extra: dict | None = None) -> CompiledModel:
 GRADIENT_METRIC_CLIP = (1e-3, 1e3)
 
 
-def adaptation_schedule(num_steps: int, first_window: int = 100):
+def adaptation_schedule(num_steps: int, first_window: int = 100, stan_schedule=None):
     """Warm-up windows: a 75-iteration buffer (step size only), slow windows that estimate the
     metric, doubling from ``first_window``, and a 50-iteration end buffer (Stan's scheme).
 
     Stan's (and NumPyro's) first slow window is 25 iterations: a dense metric of dozens of
     parameters estimated from 25 draws is noise, and the next window pays for it in long
     trees. The first window here is long enough for the metric it estimates (see
-    ``_first_window``). Short warm-ups (< 300) keep NumPyro's schedule.
+    ``_first_window``). Short warm-ups (< 300) keep NumPyro's schedule (``stan_schedule``).
     """
     from numpyro.infer.hmc_util import AdaptWindow, build_adaptation_schedule
 
     if num_steps < 300:
-        return build_adaptation_schedule(num_steps)
+        return (stan_schedule or build_adaptation_schedule)(num_steps)
     windows, start, size, end = [AdaptWindow(0, 74)], 75, first_window, num_steps - 50
     while start < end:
         current = size if 3 * size <= end - start else end - start
@@ -355,7 +355,7 @@ def _schedule(first_window: int):
     import numpyro.infer.hmc_util as hmc_util
 
     original = hmc_util.build_adaptation_schedule
-    hmc_util.build_adaptation_schedule = lambda n: adaptation_schedule(n, first_window)
+    hmc_util.build_adaptation_schedule = lambda n: adaptation_schedule(n, first_window, original)
     try:
         yield
     finally:

@@ -15,9 +15,9 @@ over post-baseline visits, the default) or C(t) (``effect_by_day=True``).
 x_um: moderator m centred at its mean over patients (per one unit).
 
 Partial pooling over items:
-    e_k  ~ N(effect_mean, effect_sd)   centred (card setting effect_parameterization = "centered",
-                                       the default: each item's effect is well informed by the
-                                       data); "noncentered": e_k = effect_mean + effect_sd z_k
+    e_k  = effect_mean + effect_sd z_k,  z_k ~ N(0, 1)   non-centred (card setting
+           effect_parameterization = "noncentered", the default: no funnel when the items'
+           effects are alike); "centered": e_k ~ N(effect_mean, effect_sd)
     g_km = moderation_mean_m + moderation_sd_m w_km,  w_km ~ N(0, 1): non-centred, the
            moderations are small and their pooling SD a funnel otherwise
 Priors (names as in ``fit.priors``; "per SD" scales are divided by the moderator's SD):
@@ -28,12 +28,14 @@ Priors (names as in ``fit.priors``; "per SD" scales are divided by the moderator
       "centered" (default): b = m + dev, m = mean(b) ~ N(0, sd / sqrt(P)), dev ~ ZeroSumNormal(sd)
       (exact), with m moved into the cutpoints (likelihood in c - m, dev); "noncentered": b = sd z
     d_pk = sd_patient_item z_pk (patient_item=True), sd_patient_item ~ HalfNormal(sd_patient_item_sigma)
-    + c_p 1[t > 0] (patient_change=True): the patient's own shift after baseline, shared by the
-      items, c_p ~ N(0, sd_patient_change) (centred), sd_patient_change ~ HalfNormal(sd_patient_change_sigma)
+    + c_p 1[t > 0] (patient_change=True, the card default): the patient's own shift after baseline,
+      shared by the items, c_p ~ N(0, sd_patient_change), sd_patient_change ~ HalfNormal(
+      sd_patient_change_sigma); sampled as the post-baseline level b_p + c_p ~ N(b_p, sd_patient_change)
     study: fixed offsets ~ N(0, study_sigma) with 2 studies; random intercept (non-centred,
     sd_study ~ HalfNormal(sd_study_sigma)) with >= 3; period offsets ~ N(0, study_sigma).
 
-Likelihood (``_log_interval_prob``): log P(Y = y) = log(F(a) - F(b)) with a = c_k,y - eta and
+Likelihood (``_log_interval_prob``), summed per visit (LOO leaves one visit's item scores out
+together; log_likelihood ``y_visit``): log P(Y = y) = log(F(a) - F(b)) with a = c_k,y - eta and
 b = c_k,y-1 - eta (c_k,-1 = -inf, c_k,6 = +inf), on a dense visit x item grid. Intervals in
 the upper half (a + b > 0) are reflected, F(a) - F(b) = F(-b) - F(-a), so both cdfs are
 evaluated below 1/2 and the difference does not cancel; infinite ends give F = 0 or 1 with
@@ -150,8 +152,7 @@ class ItemsDesign:
         unit, patient, C: per visit; arm_T = arm T(t) (V, ebasis); arm_TX = arm T_t(t) x_m
         (V, ebasis * M); cut_upper / cut_lower: flat index k * (J + 2) + y (+1) of the cutpoint
         edges around each cell's score (J: the most cutpoints of any item; missing cells:
-        score 0); obs_cell: each long row's cell, None when every item of every visit is scored
-        (rows are then the cells, in order).
+        score 0); observed: (V, K) 1 where the cell's item was scored, 0 where it is missing.
         """
         rows = self.rows
         visit = rows.groupby(["unit_idx", "day"], sort=False).ngroup().to_numpy()  # rows sorted by unit, day, item
@@ -172,7 +173,7 @@ class ItemsDesign:
             "arm_T": arm[:, None] * T,
             "arm_TX": (arm[:, None, None] * T[:, :, None] * X[:, None, :]).reshape(len(unit), -1),
             "cut_upper": (edge + 1).reshape(-1, K), "cut_lower": edge.reshape(-1, K),
-            "obs_cell": None if len(cell) == len(score) else cell,
+            "observed": np.bincount(cell, minlength=len(score)).reshape(-1, K).astype(float),
         }
 
     def unit_arrays(self) -> dict:
@@ -272,7 +273,7 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
         span=shared.slope_span(time, model_days), cutpoint_grid=grid, exclusions=excl,
         parameterization=parameterization, scale=the_scale.name, item_names=tuple(the_scale.item_names),
         item_columns=item_columns, item_lo=lo, n_cat=(hi - lo + 1).astype(int),
-        effect_parameterization=settings.get("effect_parameterization", "centered"),
+        effect_parameterization=settings.get("effect_parameterization", "noncentered"),
     )
 
 
@@ -314,8 +315,9 @@ def _quantile_np(u, link: str):
 
 # ---- model ----------------------------------------------------------------------
 def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
-    """The PyMC model (see module docstring); no extra expressions (``derive`` uses the draws)."""
+    """The PyMC model (see module docstring) and its extra expression, the per-visit log-likelihood."""
     M = len(d.moderators)
+    g = d.visit_grid()
     Cm, Tm = d.bases(d.model_days)
     n_c = Cm.shape[1]
     _, _, _, _, wC = time_basis(d.time, d.model_days, d.model_days)
@@ -324,19 +326,16 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
     coords = {
         "patient": [str(p) for p in d.patients], "item": list(d.item_names), "threshold": np.arange(d.max_cut),
         "tbasis": np.arange(n_c), "ebasis": np.arange(n_t), "moderator": [t.label for t in d.terms],
-        "day": d.summary_days, "day_post": d.post_days, "obs": np.arange(len(d.rows)),
+        "day": d.summary_days, "day_post": d.post_days, "visit": np.arange(len(g["unit"])),
     }
     if d.has_arm:
         coords["arm"] = [ARM_NAMES[1], ARM_NAMES[0]]
-    rows = d.rows
-    g = d.visit_grid()
     ua = d.unit_arrays()
     Cs, Ts = d.bases(d.post_days)
     K = d.K
 
     with pm.Model(coords=coords) as model:
         hp = {name: pm.Data(name, float(value)) for name, value in priors.items()}
-        y = pm.Data("score", rows["score"].to_numpy(np.int64), dims="obs")
         alpha = pm.Normal("trajectory_coef", 0.0, hp["trajectory_sigma"] * wC[-n_c:], dims="tbasis")
         sd_b = pm.HalfNormal("sd_patient_intercept", hp["sd_patient_intercept_sigma"])
         if d.parameterization == "centered":
@@ -438,11 +437,13 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
         pad = pt.concatenate([-inf, cut, inf], axis=1).flatten()  # item k, category edge j -> k * 8 + j
         upper = pad[pm.Data("visit_cut_upper", g["cut_upper"])] - eta
         lower = pad[pm.Data("visit_cut_lower", g["cut_lower"])] - eta
-        loglik = _log_interval_prob(upper, lower, d.link).flatten()
-        if g["obs_cell"] is not None:  # some items missing: keep the observed cells only
-            loglik = loglik[pm.Data("obs_cell", g["obs_cell"], dims="obs")]
-        pm.CustomDist("y_obs", loglik, logp=lambda value, ll: ll, observed=y, dtype=y.dtype, dims="obs")
-    return model, {}
+        cell_loglik = _log_interval_prob(upper, lower, d.link)
+        if (g["observed"] < 1).any():  # some items missing: only the scored cells count
+            cell_loglik = cell_loglik * pm.Data("visit_observed", g["observed"])
+        visit_loglik = cell_loglik.sum(axis=1)
+        pm.Potential("y_items", visit_loglik.sum())
+    # LOO leaves one visit (its item scores together) out: the per-visit log-likelihood, streamed in derive
+    return model, {"visit_loglik": visit_loglik}
 
 
 def _cutpoints(d: ItemsDesign, hp: dict, m, model):
@@ -569,6 +570,8 @@ def derive(d: ItemsDesign, idata, extras, rng, chunk: int = 100) -> None:
     post = idata.posterior
     n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
     S = n_chain * n_draw
+    idata.add_groups(log_likelihood=xr.Dataset(
+        {"y_visit": (("chain", "draw", "visit"), extras.full("visit_loglik"))}))
     cut_all = cutpoints_draws(d, post)
     lowest = float(d.item_lo.sum())  # scores are modelled from each item's lowest: add it back to totals
     flat = {k: flat_draws(post[k]) for k in _ETA_VARS if k in post}
@@ -728,6 +731,9 @@ class ItemsFamily(Family):
 
     def quantities(self, d):
         return quantities(d)
+
+    def loo_unit(self, d) -> str:
+        return "visit"
 
     def figures(self) -> dict:
         from ..plots.items import plot_item_forest, plot_item_ppc
