@@ -25,7 +25,7 @@ from .families import family_of
 #: trajectory model with patient effects integrated out: ~30), diagonal above (per-patient draws).
 DENSE_MASS_MAX_PARAMETERS = 200
 #: sampler options of ``Analysis.sample`` that ``bk.fit`` passes through
-SAMPLER_OPTIONS = ("target_accept", "max_treedepth", "dense_mass")
+SAMPLER_OPTIONS = ("target_accept", "max_treedepth", "dense_mass", "precision")
 
 
 def data_hash(trial: TrialData) -> str:
@@ -119,7 +119,7 @@ class Analysis:
 
     # ---- sampling ----------------------------------------------------------------------------
     def sample(self, priors=None, draws=None, tune=None, chains=4, seed=0, progressbar=True,
-               target_accept=None, max_treedepth=10, dense_mass=None, engine="nuts") -> Fit:
+               target_accept=None, max_treedepth=10, dense_mass=None, engine="nuts", precision=None) -> Fit:
         """Sample the posterior under prior values ``priors`` (names of fit.priors).
 
         draws / tune: per chain; None: the card's settings (``draws``, ``tune``; 1000 each when
@@ -146,9 +146,12 @@ class Analysis:
 
         t0 = _time.perf_counter()
         run = self.compiled.sample if engine == "nuts" else self.compiled.mock_sample
+        precision = precision or self.card.settings.get("precision", "float64")
         raw = run(tune=int(tune), draws=int(draws), chains=int(chains), seed=seed, target_accept=target_accept,
-                  max_treedepth=max_treedepth, dense_mass=dense_mass, data=values, progressbar=progressbar)
-        sample_seconds = _time.perf_counter() - t0
+                  max_treedepth=max_treedepth, dense_mass=dense_mass, data=values, progressbar=progressbar,
+                  precision=precision)
+        compile_seconds = float(raw.get("compile_s", 0.0))
+        sample_seconds = _time.perf_counter() - t0 - compile_seconds
         t0 = _time.perf_counter()
         idata = to_inference_data(self.compiled, raw, data=values)
         rng = np.random.default_rng([seed, 1])
@@ -164,7 +167,9 @@ class Analysis:
             "seed": seed, "draws": int(draws), "tune": int(tune), "chains": int(chains),
             "target_accept": target_accept, "max_treedepth": int(max_treedepth),
             "dense_mass": dense_mass if isinstance(dense_mass, bool) else [list(b) for b in dense_mass],
-            "timing": {"build_s": self.build_seconds, "sample_s": sample_seconds, "postprocess_s": post_seconds},
+            "precision": precision,
+            "timing": {"build_s": self.build_seconds, "compile_s": compile_seconds, "sample_s": sample_seconds,
+                       "postprocess_s": post_seconds},
             "quantities": [q.to_dict() for q in family.quantities(self.design)],
             "coordinate_columns": list(family.coordinate_columns),
             "dim_names": dict(family.dim_names),

@@ -38,7 +38,10 @@ from .draws import flat_draws  # noqa: F401  (re-exported: families read draws w
 
 #: number of times a sampler function was traced (compiled) in this process
 COMPILATIONS = {"count": 0}
-_STATE = {"sources": None, "device_warned": False}
+_STATE = {"sources": None, "device_warned": False, "cache": None}
+#: environment variable: "0" / "off" switches the persistent compilation cache off; a path moves it
+CACHE_VARIABLE = "BAYES_KET_JAX_CACHE"
+PRECISIONS = ("float64", "float32")
 
 
 @contextmanager
@@ -69,9 +72,28 @@ def _warn_if_chains_serial(chains: int, n_devices: int) -> None:
              f"--xla_force_host_platform_device_count={os.cpu_count()} before Python starts).")
 
 
-def _jax():
-    import jax  # deferred: importing jax is slow and optional for the pymc backend
+def compilation_cache_dir() -> str | None:
+    """Where compiled samplers are kept between processes (JAX's persistent compilation cache):
+    ``$BAYES_KET_JAX_CACHE`` when it names a folder, else ``$XDG_CACHE_HOME/bayes_ket/jax``
+    (``~/.cache/bayes_ket/jax``); None when ``BAYES_KET_JAX_CACHE`` is 0 / off / false / no."""
+    setting = os.environ.get(CACHE_VARIABLE, "").strip()
+    if setting.lower() in ("0", "off", "false", "no"):
+        return None
+    if setting and setting.lower() not in ("1", "on", "true", "yes"):
+        return setting
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "bayes_ket", "jax")
 
+
+def _jax():
+    """jax, with the persistent compilation cache configured once per process."""
+    import jax  # deferred: importing jax is slow
+
+    if _STATE["cache"] is None:
+        _STATE["cache"] = compilation_cache_dir() or ""
+        if _STATE["cache"]:
+            jax.config.update("jax_compilation_cache_dir", _STATE["cache"])
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     return jax
 
 
@@ -134,34 +156,37 @@ class CompiledModel:
 
     # ---- sampling ----------------------------------------------------------
     def sampler(self, tune: int, draws: int, chains: int, target_accept: float, max_treedepth: int,
-                dense_mass):
-        """The jitted sampler for these settings (compiled on first use only).
+                dense_mass, precision: str = "float64", progressbar: bool = True):
+        """The sampler for these settings (compiled on its first run only).
 
         dense_mass: True / False, or blocks (lists) of value-variable names, each block
-        with its own dense metric and the other variables diagonal.
+        with its own dense metric and the other variables diagonal. precision: "float64" or
+        "float32" (the log density, its gradient and NUTS in single precision).
         """
         if not isinstance(dense_mass, bool):
             dense_mass = tuple(tuple(block) for block in dense_mass)
-        key = (tune, draws, chains, target_accept, max_treedepth, dense_mass)
+        if precision not in PRECISIONS:
+            from ..errors import BayesKetError
+
+            raise BayesKetError(f"precision={precision!r}. Fix: use one of {PRECISIONS}.")
+        key = (tune, draws, chains, target_accept, max_treedepth, dense_mass, precision, bool(progressbar))
         if key not in self._samplers:
             self._samplers[key] = _build_sampler(self, *key)
         return self._samplers[key]
 
     def sample(self, *, tune, draws, chains, seed, target_accept=0.9, max_treedepth=10, dense_mass=False,
-               data=None, progressbar=True) -> dict:
-        """Run NUTS; returns raw unconstrained draws and sampler statistics (numpy)."""
+               data=None, progressbar=True, precision="float64") -> dict:
+        """Run NUTS; returns raw unconstrained draws (float64), sampler statistics and the
+        seconds spent compiling in this call (0 when the sampler was compiled before)."""
         jax = _jax()
         rng = np.random.default_rng(seed)
         inits = self.initial_points(chains, rng)
         keys = jax.random.split(jax.random.PRNGKey(int(rng.integers(2**31 - 1))), chains)
-        run, n_dev = self.sampler(tune, draws, chains, target_accept, max_treedepth, dense_mass)
-        data_values = self.data_values(data)
-        per = chains // n_dev
-        reshape = lambda a: np.asarray(a).reshape((n_dev, per) + np.shape(a)[1:])
+        run = self.sampler(tune, draws, chains, target_accept, max_treedepth, dense_mass, precision, progressbar)
         bar = _ProgressBar(chains * (tune + draws), progressbar)
         with bar:
-            out = run(reshape(np.asarray(keys)), [reshape(x) for x in inits], data_values)
-            out = jax.tree_util.tree_map(lambda a: np.asarray(a).reshape((chains,) + a.shape[2:]), out)
+            out = run(np.asarray(keys), inits, self.data_values(data))
+        out["values"] = [np.asarray(v, dtype=np.float64) for v in out["values"]]
         return out
 
     def mock_sample(self, *, draws, chains, seed, tune=0, **_) -> dict:
@@ -381,14 +406,24 @@ def _gradient_metric(abs_grads: dict, names, dense_mass):
     return out
 
 
-def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_treedepth, dense_mass):
-    """pmap over CPU devices, lax.map over that device's chains, lax.scan over iterations."""
+def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_treedepth, dense_mass,
+                   precision="float64", progressbar=True):
+    """The chain driver: lax.scan over iterations of NumPyro's NUTS kernel.
+
+    On CPUs, chains are spread over the CPU devices with pmap and run one after another on
+    each (lax.map); on an accelerator (one device), they run side by side (vmap). The first
+    run is compiled ahead of time, so its compile time is measured apart from sampling.
+    """
+    import time as _time
+
     jax = _jax()
     import jax.numpy as jnp
     from numpyro.infer.hmc import hmc
 
-    n_dev = math.gcd(chains, jax.local_device_count())
-    _warn_if_chains_serial(chains, jax.local_device_count())
+    vectorized = jax.default_backend() != "cpu"
+    n_dev = 1 if vectorized else math.gcd(chains, jax.local_device_count())
+    if not vectorized:
+        _warn_if_chains_serial(chains, jax.local_device_count())
     logp_fn = cm.logp_fn
     every = max(1, (tune + draws) // 50)
 
@@ -404,6 +439,8 @@ def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_tr
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
 
     def tick(i):
+        if not progressbar:  # no host callback in the graph (nor in the cached executable)
+            return
         jax.lax.cond(
             (i + 1) % every == 0,
             lambda: jax.debug.callback(_ProgressBar.advance, every, ordered=False),
@@ -432,22 +469,45 @@ def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_tr
         _, (z, stats) = jax.lax.scan(step, state, jnp.arange(draws))
         return z, (*stats, warm_steps)
 
-    def device_chains(keys, inits, data):
-        COMPILATIONS["count"] += 1  # runs once per trace, i.e. per compilation
-        # |gradient| at every chain's initial point, averaged over all chains (across devices too)
+    def mean_abs_gradient(inits, data):
+        """|gradient| at every chain's initial point (these chains), averaged over them."""
         grad = jax.grad(lambda z: -potential_fn_gen(*data)(z))
         abs_grads = jax.vmap(lambda init: jax.tree_util.tree_map(jnp.abs, grad(dict(zip(names, init)))))(inits)
-        abs_grads = jax.lax.pmean(jax.tree_util.tree_map(lambda a: a.mean(axis=0), abs_grads), axis_name="devices")
+        return jax.tree_util.tree_map(lambda a: a.mean(axis=0), abs_grads)
+
+    def device_chains(keys, inits, data):
+        COMPILATIONS["count"] += 1  # runs once per trace, i.e. per compilation
+        abs_grads = jax.lax.pmean(mean_abs_gradient(inits, data), axis_name="devices")  # over all chains
         return jax.lax.map(lambda ki: one_chain(ki[0], ki[1], data, abs_grads), (keys, inits))
 
-    run = jax.pmap(device_chains, in_axes=(0, 0, None), axis_name="devices")
+    def side_by_side(keys, inits, data):
+        COMPILATIONS["count"] += 1
+        abs_grads = mean_abs_gradient(inits, data)
+        return jax.vmap(lambda k, i: one_chain(k, i, data, abs_grads))(keys, inits)
+
+    run = jax.jit(side_by_side) if vectorized else jax.pmap(device_chains, in_axes=(0, 0, None), axis_name="devices")
+    single = precision == "float32"
+    cast = (lambda a: np.asarray(a, np.float32) if np.issubdtype(np.asarray(a).dtype, np.floating)
+            else np.asarray(a, np.int32) if np.issubdtype(np.asarray(a).dtype, np.integer) else np.asarray(a)) \
+        if single else np.asarray
+    per = chains // n_dev
+    layout = (lambda a: np.asarray(a)) if vectorized else (lambda a: np.asarray(a).reshape((n_dev, per) + np.shape(a)[1:]))
+    compiled = {}
+    names_out = ("diverging", "energy", "n_steps", "acceptance_rate", "step_size", "lp", "warmup_steps")
 
     def runner(keys, inits, data):
-        z, stats = run(keys, inits, data)
-        names = ("diverging", "energy", "n_steps", "acceptance_rate", "step_size", "lp", "warmup_steps")
-        stats = dict(zip(names, stats))
+        args = (layout(keys), [cast(layout(x)) for x in inits], [cast(d) for d in data])
+        compile_s = 0.0
+        with jax.enable_x64(not single):
+            if "exe" not in compiled:
+                t0 = _time.perf_counter()
+                compiled["exe"] = run.lower(*args).compile()
+                compile_s = _time.perf_counter() - t0
+            z, stats = compiled["exe"](*args)
+        flat = lambda a: np.asarray(a).reshape((chains,) + np.shape(a)[(1 if vectorized else 2):])  # noqa: E731
+        stats = {k: flat(v) for k, v in zip(names_out, stats)}
         stats["lp"] = -stats["lp"]
-        stats["tree_depth"] = jnp.floor(jnp.log2(stats["n_steps"])) + 1
-        return {"values": z, "stats": stats}
+        stats["tree_depth"] = np.floor(np.log2(stats["n_steps"])) + 1
+        return {"values": [flat(v) for v in z], "stats": stats, "compile_s": compile_s}
 
-    return runner, n_dev
+    return runner
