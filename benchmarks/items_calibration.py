@@ -3,7 +3,7 @@
     python benchmarks/items_calibration.py [--reps 60]
 
 1. coverage of 90% intervals of per-item `effect` and `moderation` over --reps trials
-   drawn from the items model's generative form (bayes_ket.calibration.items_trial),
+   drawn from the items model's generative form (the items family's calibration_trial),
    one compiled model re-bound to each trial, 2 chains x (300 + 300);
 2. pooled_rct (seed 0) fitted in the simulator's structure (patient_change=True,
    effect_by_day=True), 4 x (1000 + 1000): per item x day effect vs the simulator's
@@ -26,12 +26,13 @@ def main():
     ap.add_argument("--reps", type=int, default=60)
     args = ap.parse_args()
     import bayes_ket as bk
-    from bayes_ket.calibration import coverage, item_effect_recovery, items_trial, summarise_coverage
+    from bayes_ket.calibration import coverage, summarise_coverage
+    from bayes_ket.families.items import item_effect_recovery
 
     lines = []
     say = lambda s: (print(s, flush=True), lines.append(s))
     t0 = time.perf_counter()
-    table = coverage("items", items_trial, replications=args.reps, ci_prob=0.9, seed=11,
+    table = coverage("items", replications=args.reps, ci_prob=0.9, seed=11,
                      fit_options={"draws": 300, "tune": 300, "chains": 2})
     say(f"items calibration: {args.reps} trials from the model's generative form, 90% intervals "
         f"({time.perf_counter() - t0:.0f} s, divergences total {int(table['divergences'].sum())}, "

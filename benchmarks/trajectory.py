@@ -1,4 +1,4 @@
-"""Trajectory model benchmarks: speed (API.md metric), real data, coverage, misspecification.
+"""Trajectory model benchmarks: speed (speed metric), real data, coverage, misspecification.
 
 Run: python benchmarks/trajectory.py [--coverage-reps 100] [--skip-brms]
 Prints figures and writes benchmarks/results/trajectory.txt. Speed is measured in a
@@ -24,7 +24,7 @@ import bayes_ket as bk
 trial = bk.simulate("pooled_rct", seed=0)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    fit = bk.fit("trajectory", trial, seed=0, progressbar=False)
+    fit = bk.fit("trajectory", trial, seed=0, progressbar=False, tune=1000, draws=1000)
     wall = time.perf_counter() - t0
     d = fit.diagnostics()
     s = fit.summary()
@@ -92,10 +92,10 @@ def real_data():
 
 
 def coverage(reps):
-    from bayes_ket.calibration import coverage as cov, summarise_coverage, trajectory_trial
+    from bayes_ket.calibration import coverage as cov, summarise_coverage
 
     t0 = time.perf_counter()
-    table = cov("trajectory", trajectory_trial, replications=reps, ci_prob=0.9, seed=7,
+    table = cov("trajectory", replications=reps, ci_prob=0.9, seed=7,
                 fit_options={"draws": 500, "tune": 500, "chains": 2})
     return summarise_coverage(table), table["divergences"].sum(), time.perf_counter() - t0
 

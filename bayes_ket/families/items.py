@@ -806,22 +806,25 @@ class ItemsFamily(Family):
     def calibration_trial(self, rng, truth=None, n_patients=120, days=(0, 1, 7, 14)) -> TrialData:
         """A trial from the items model's generative form (time="visit", one study, one moderator).
 
-        eta_ikt = b_i + alpha_t + beta x_i + arm_i 1[t > 0] (e_k + g_k x_i),  b_i ~ N(0, sd_patient)
+        eta_ikt = b_i + alpha_t + beta x_i + 1[t > 0] (c_i + arm_i (e_k + g_k x_i)),
+        b_i ~ N(0, sd_patient), c_i ~ N(0, sd_change) (the card's default patient_change);
         P(Y_ikt <= j) = logistic(c_kj - eta_ikt), 6 ordered cutpoints per item.
         Truth keyed like the summary: ("effect", item name), ("moderation", item name).
         """
         days = np.asarray(days, float)
         t = {"effect": ITEMS_TRUTH["effect"], "moderation": ITEMS_TRUTH["moderation"],
              "trajectory": np.linspace(-0.6, -1.0, int((days > 0).sum())), "moderator_effect": 0.05,
-             "sd_patient": 1.0,
+             "sd_patient": 1.0, "sd_change": 0.6,
              "cutpoints": np.linspace(-2.0, 3.0, 6)[None, :] + np.linspace(-0.5, 0.5, 10)[:, None]} | (truth or {})
         arm = np.arange(n_patients) % 2
         msm = rng.integers(3, 16, n_patients).astype(float)
         x = msm - msm.mean()
         b = rng.normal(0.0, t["sd_patient"], n_patients)
+        change = rng.normal(0.0, t["sd_change"], n_patients)
         alpha = np.concatenate([[0.0], t["trajectory"]])
         post = (days > 0).astype(float)
         eta = (b + t["moderator_effect"] * x)[:, None, None] + alpha[None, :, None]
+        eta = eta + (change[:, None] * post[None, :])[:, :, None]
         eta = eta + (arm[:, None] * post[None, :])[:, :, None] * (t["effect"][None, None, :]
                                                                  + x[:, None, None] * t["moderation"][None, None, :])
         scores = _sample_scores(eta, np.asarray(t["cutpoints"])[None], "logit", rng)  # (patient, day, item)
