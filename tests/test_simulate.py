@@ -193,6 +193,47 @@ def test_open_label_design(default):
     assert (f.groupby("patient")["day"].apply(lambda d: (d < 11).sum()) == 5).all()  # all completed
 
 
+def test_open_label_default_draw_unchanged(default):
+    """The Monte-Carlo truth uses its own stream: the default draw is the one documented."""
+    f = default["open_label"].frame
+    assert len(f) == 496 and f["madrs_total"].sum() == 10008.0 and round(f["hb3_change"].sum(), 1) == 4078.6
+
+
+def test_open_label_population_truth(default):
+    truth = default["open_label"].truth
+    post = [d for d in truth["visit_days"] if d > 0]
+    for key in ("remission_rate", "percent_improvement", "response_rate", "hb3_slope"):
+        assert sorted(truth[key]) == post, key
+    assert sorted(truth["mean_score"]) == sorted(truth["sd_score"]) == truth["visit_days"]
+    assert truth["after_4th_day"] == 10.06 and truth["month_12_day"] == 370.0
+    rem = truth["remission_rate"]
+    # the documented population values (Monte-Carlo SE of a rate < 0.001)
+    assert abs(rem[10.06] - 0.211) < 0.003 and abs(rem[370.0] - 0.107) < 0.003
+    assert abs(truth["sustained_remission"] - 0.079) < 0.003
+    assert truth["sustained_remission"] < min(rem[10.06], rem[370.0])
+    assert rem[10.06] == max(rem.values())  # the peak is after the last infusion, then relapse
+    assert abs(truth["mean_score"][0.0] - 30.6) < 0.1 and abs(truth["sd_score"][0.0] - 6.1) < 0.1
+    assert 1.2 < truth["hb3_slope"][10.06] < truth["beta_acute"] and 1.25 < truth["hb3_slope"][370.0] < 1.45
+    # the population: the same for every seed and size
+    other = simulate("open_label", seed=5, n_patients=12).truth
+    for key in ("remission_rate", "sustained_remission", "mean_score", "hb3_slope"):
+        assert other[key] == truth[key], key
+
+
+def test_open_label_population_truth_matches_a_large_trial(default):
+    """A 4000-patient trial's observed rates sit within 3.5 binomial SE of the Monte-Carlo truth."""
+    truth = default["open_label"].truth
+    big = simulate("open_label", seed=11, n_patients=4000)
+    w = big.frame.pivot(index="patient", columns="day", values="madrs_total")
+    for day in (10.06, 100.0, 370.0):
+        x = w[day].dropna()
+        p = truth["remission_rate"][day]
+        assert abs((x <= 10).mean() - p) < 3.5 * np.sqrt(p * (1 - p) / len(x)), day
+    both = w[[10.06, 370.0]].dropna()
+    p = truth["sustained_remission"]
+    assert abs(((both <= 10).all(axis=1)).mean() - p) < 3.5 * np.sqrt(p * (1 - p) / len(both))
+
+
 # ---- every scenario ------------------------------------------------------------------
 CANONICAL_DTYPES = {"arm": "int64", "period": "int64", "day": "float64", "madrs_total": "float64",
                     "gad7_total": "float64", "hrsd17_total": "float64", "madrs_converted": "bool"}

@@ -31,7 +31,31 @@ the seed); follow-up visits are missed independently with probability 0.03.
 
 Truth: mu_base, sd_base, hb3_mean, hb3_sd, beta_acute, beta_12m, acute_improvement
 (P_k by day), followup_improvement (F_m by day), tau_relapse, rho, sd_acute,
-sd_durability, sigma, p_missed_followup, infusion_days, visit_days.
+sd_durability, sigma, p_missed_followup, infusion_days, visit_days, after_4th_day
+(10.06), month_12_day (370.0), and the population values below.
+
+Population values (Monte Carlo)
+-------------------------------
+Computed once per process (``population()``) from 500 000 patients drawn from the
+generative model above (scores rounded and clipped, hb3_change rounded, no missed
+visits: misses are independent of everything, so they change no rate), with a fixed
+random stream of their own (seed 0, stream 1): the same for every trial's seed and
+size, and the trial's own draw (stream 0) is untouched by them. Monte-Carlo SE of a
+rate <= 0.0007. Keys (day -> value unless said):
+
+- ``remission_rate``: P(MADRS <= 10) at every post-baseline visit; 0.211 after the
+  4th infusion (day 10.06), 0.107 at 12 months (day 370);
+- ``sustained_remission`` (one number): P(remitted at day 10.06 and still at day 370)
+  = 0.079;
+- ``mean_score``, ``sd_score``: the MADRS mean and SD at every visit (baseline
+  30.6 +- 6.1, 19.7 +- 11.1 after the 4th infusion, 23.2 +- 10.7 at 12 months);
+- ``percent_improvement``: E[100 (y0 - y) / y0] (35.6 after the 4th, 24.2 at 12 months);
+- ``response_rate``: P(percent improvement >= 50);
+- ``hb3_slope``: the population least-squares slope of the observed percent
+  improvement on hb3_change (1.30 after the 4th, 1.36 at 12 months: slightly below
+  beta_acute / beta_12m because of the rounding of scores and the cap at 100 %). This,
+  not beta, is what a linear model of percent improvement on hb3_change estimates.
+- ``remission_threshold`` (10) and ``mc_patients``.
 
 Sizes (keywords) and defaults
 -----------------------------
@@ -50,6 +74,9 @@ allow for the sampling error of n = 30; the population values (large n) are
 
 from __future__ import annotations
 
+import copy
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
@@ -63,6 +90,8 @@ INFUSION_DAYS = np.array([0.0, 3.0, 7.0, 10.0])
 POST_DAYS = INFUSION_DAYS + 0.06
 MONTHS = np.arange(1, 13)
 FOLLOWUP_DAYS = INFUSION_DAYS[-1] + 30.0 * MONTHS
+VISIT_DAYS = np.concatenate([[0.0], POST_DAYS, FOLLOWUP_DAYS])
+AFTER_4TH, MONTH_12 = float(POST_DAYS[-1]), float(FOLLOWUP_DAYS[-1])  # 10.06, 370.0
 
 MU_BASE, SD_BASE = 30.6, 6.1
 HB3_MEAN, HB3_SD = 5.0, 12.0
@@ -75,6 +104,11 @@ SD_ACUTE = 29.0
 SD_DURABILITY = 18.0
 SIGMA = 8.0
 P_MISSED_FOLLOWUP = 0.03
+REMISSION = 10.0  # MADRS <= 10, as in the seed study (and the scale registry's MADRS default)
+
+#: Monte-Carlo truth: patients drawn from the generative model, from a fixed stream (the
+#: population values do not depend on the trial's seed or size), in chunks
+N_MC, MC_CHUNK, MC_SEED, MC_STREAM = 500_000, 100_000, 0, 1
 
 
 def followup_mean() -> np.ndarray:
@@ -82,11 +116,10 @@ def followup_mean() -> np.ndarray:
     return F_12 + (ACUTE[-1] - F_12) * np.exp(-MONTHS / TAU_RELAPSE)
 
 
-def simulate(seed: int = 0, n_patients: int = 30):
-    n_patients = C.check_int(SCENARIO, "n_patients", n_patients, 1)
-    rng = C.rng_for(seed, 0)
-    n = n_patients
-
+def _patients(rng: np.random.Generator, n: int):
+    """n patients from the generative model (no missingness): hb3_change (n,), the visit
+    days (17,), the scores (n, 17) (baseline first). The one place the model is written:
+    the trial and the Monte-Carlo truth both draw from it."""
     base = rng.normal(MU_BASE, SD_BASE, n)
     hb3 = rng.normal(HB3_MEAN, HB3_SD, n).round(1)
     r = rng.normal(0, SD_ACUTE, n)
@@ -99,8 +132,71 @@ def simulate(seed: int = 0, n_patients: int = 30):
         + rng.normal(0, SIGMA, (n, len(MONTHS)))
     )
     improvement = np.column_stack([np.zeros(n), acute, follow])
-    days = np.concatenate([[0.0], POST_DAYS, FOLLOWUP_DAYS])
     scores = C.clip_round(base[:, None] * (1 - np.minimum(improvement, 100.0) / 100.0), 0, 60)
+    return hb3, VISIT_DAYS, scores
+
+
+@lru_cache(maxsize=1)
+def _population() -> dict:
+    """Population values by large Monte Carlo (N_MC patients, no missingness; see the docstring)."""
+    rng = C.rng_for(MC_SEED, MC_STREAM)
+    n_days = len(VISIT_DAYS)
+    post = slice(1, n_days)
+    acc = {k: np.zeros(n_days) for k in ("y", "y2", "remit", "pct", "resp", "hp", "n_pct")}
+    acc |= {k: np.zeros(n_days) for k in ("h", "h2")}
+    sustained = 0.0
+    first, second = (int(np.flatnonzero(VISIT_DAYS == d)[0]) for d in (AFTER_4TH, MONTH_12))
+    for _ in range(N_MC // MC_CHUNK):
+        hb3, _, y = _patients(rng, MC_CHUNK)
+        remit = y <= REMISSION
+        y0 = y[:, :1]
+        ok = np.broadcast_to(y0 > 0, y.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pct = np.where(ok, 100.0 * (y0 - y) / y0, 0.0)
+        h = np.where(ok, hb3[:, None], 0.0)
+        acc["y"] += y.sum(0)
+        acc["y2"] += (y**2).sum(0)
+        acc["remit"] += remit.sum(0)
+        acc["n_pct"] += ok.sum(0)
+        acc["pct"] += pct.sum(0)
+        acc["resp"] += (ok & (pct >= 50.0)).sum(0)
+        acc["h"] += h.sum(0)
+        acc["h2"] += (h**2).sum(0)
+        acc["hp"] += (h * pct).sum(0)
+        sustained += (remit[:, first] & remit[:, second]).sum()
+    n = float(N_MC - N_MC % MC_CHUNK)
+    mean = acc["y"] / n
+    m = acc["n_pct"]
+    pct_mean, h_mean = acc["pct"] / m, acc["h"] / m
+    slope = (acc["hp"] / m - h_mean * pct_mean) / (acc["h2"] / m - h_mean**2)
+    days = VISIT_DAYS[post]
+    return {
+        "mc_patients": int(n),
+        "remission_threshold": REMISSION,
+        "mean_score": C.by_day(VISIT_DAYS, mean),
+        "sd_score": C.by_day(VISIT_DAYS, np.sqrt((acc["y2"] / n - mean**2) * n / (n - 1))),
+        "remission_rate": C.by_day(days, (acc["remit"] / n)[post]),
+        "sustained_remission": float(sustained / n),
+        "percent_improvement": C.by_day(days, pct_mean[post]),
+        "response_rate": C.by_day(days, (acc["resp"] / m)[post]),
+        "hb3_slope": C.by_day(days, slope[post]),
+    }
+
+
+def population() -> dict:
+    """The scenario's population values (Monte Carlo, computed once per process): mean and SD of
+    the score at every visit; at every post-baseline visit the remission rate, mean percent
+    improvement, response rate and least-squares slope of percent improvement on hb3_change;
+    the sustained-remission rate. A copy: also in every trial's ``.truth``."""
+    return copy.deepcopy(_population())
+
+
+def simulate(seed: int = 0, n_patients: int = 30):
+    n_patients = C.check_int(SCENARIO, "n_patients", n_patients, 1)
+    rng = C.rng_for(seed, 0)
+    n = n_patients
+
+    hb3, days, scores = _patients(rng, n)
     attended = np.ones_like(scores, bool)
     attended[:, 1 + len(ACUTE):] = ~C.sporadic_mask(rng, (n, len(MONTHS)), P_MISSED_FOLLOWUP)
 
@@ -133,6 +229,9 @@ def simulate(seed: int = 0, n_patients: int = 30):
         "sd_durability": SD_DURABILITY,
         "sigma": SIGMA,
         "p_missed_followup": P_MISSED_FOLLOWUP,
+        "after_4th_day": AFTER_4TH,
+        "month_12_day": MONTH_12,
+        **population(),
     }
     notes = [
         f"simulated open-label cohort of {n_patients} patients, 4 infusions, MADRS 1.5 h after each and "
