@@ -322,7 +322,7 @@ def render() -> str:
         out += [f"[code {r.get('code', 'before b2afd9f: 23c5e5a + open_label truth')}]",
                 "2. Open label, percent-improvement fit with hb3_change (moderator_effect, percent points per unit)",
                 "   vs statsmodels OLS of percent improvement at that visit on hb3_change (same patients).",
-                f"   'card': the open_label card's priors; 'wide': priors={r['wide_priors']} (per visit; see HANDOFF).",
+                f"   'card': the open_label card's priors; 'wide': priors={r['wide_priors']} (per visit, wider still than the card's).",
                 f"   Population slope (simulator, Monte Carlo): {r['population_slope']}",
                 "   seed priors   day   ours mean (sd) [95%]            OLS (SE)        diff/SE"]
         for _, t in df.iterrows():
