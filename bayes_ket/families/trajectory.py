@@ -37,7 +37,6 @@ sd_patient_intercept, sd_patient_slope, corr_patient, sigma.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -230,10 +229,11 @@ def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) 
     """
     lo, hi = d.score_range
     n_u, n_d = len(d.units), len(d.summary_days)
-    mu = mu_grid.reshape((len(mu_grid), n_u, n_d))
-    value = mu + sigma[:, None, None] * rng.standard_normal(mu.shape)
+    # single precision: replicated scores are whole numbers, and rates of a few hundred units
+    mu = mu_grid.reshape((len(mu_grid), n_u, n_d)).astype(np.float32)
+    value = mu + sigma.astype(np.float32)[:, None, None] * rng.standard_normal(mu.shape, dtype=np.float32)
     post = d.summary_days > 0
-    y0_obs = d.units["y0"].to_numpy(float)[None, :, None]
+    y0_obs = d.units["y0"].to_numpy(np.float32)[None, :, None]
     if d.outcome_scale == "percent":
         y = np.clip(np.round(y0_obs - value[..., post] * (y0_obs - lo) / 100.0), lo, hi)
         base = y0_obs
@@ -245,21 +245,23 @@ def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) 
         pct = np.where(base > lo, 100.0 * (base - y) / (base - lo), np.nan)
     flags = {"percent_improvement": pct}
     if d.response_reduction is not None:
-        flags["response_rate"] = np.where(np.isnan(pct), np.nan, pct >= 100.0 * d.response_reduction)
+        flags["response_rate"] = np.where(np.isnan(pct), np.float32(np.nan), pct >= 100.0 * d.response_reduction)
     if d.remission_threshold is not None:
         remit = y <= d.remission_threshold
-        flags["remission_rate"] = remit.astype(float)
+        flags["remission_rate"] = remit.astype(np.float32)
         if d.sustained_days is not None:
             post_days = d.summary_days[post]
             first, second = (int(np.flatnonzero(post_days == day)[0]) for day in d.sustained_days)
-            flags["sustained_remission"] = (remit[..., first] & remit[..., second]).astype(float)[..., None]
+            flags["sustained_remission"] = (remit[..., first] & remit[..., second]).astype(np.float32)[..., None]
     arm = d.units["arm"].to_numpy()
-    groups = [arm == 1, arm == 0] if d.has_arm else [np.ones(n_u, bool)]
+    groups = np.stack([arm == 1, arm == 0] if d.has_arm else [np.ones(n_u, bool)], axis=1).astype(float)
     out = {}
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a group with every baseline at the floor: NaN
-        for name, flag in flags.items():
-            rates = np.stack([np.nanmean(flag[:, g, :], axis=1) for g in groups], axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name, flag in flags.items():  # mean over each group's units with a value (NaN: left out)
+            valid = ~np.isnan(flag)
+            total = np.einsum("nud,ug->ndg", np.where(valid, flag, 0.0), groups, dtype=np.float64)
+            count = np.einsum("nud,ug->ndg", valid.astype(np.float32), groups, dtype=np.float64)
+            rates = total / count
             out[name] = rates if d.has_arm else rates[..., 0]
     if "sustained_remission" in out:
         out["sustained_remission"] = out["sustained_remission"][:, 0]
@@ -272,7 +274,7 @@ def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) 
 
 def ppc_visit_means(d: TrajectoryDesign, mu_obs: np.ndarray, sigma: np.ndarray, rng) -> np.ndarray:
     """Replicated observed-row means per (model day, arm) for a chunk: (n, day_obs, arm)."""
-    y = mu_obs + sigma[:, None] * rng.standard_normal(mu_obs.shape)
+    y = mu_obs + sigma[:, None] * rng.standard_normal(mu_obs.shape, dtype=np.float32)
     day_idx = np.searchsorted(d.model_days, d.rows["day"].to_numpy(float))
     arm = d.rows["unit_idx"].map(d.units["arm"]).to_numpy() if d.has_arm else np.zeros(len(d.rows))
     arms = (1, 0) if d.has_arm else (0,)
@@ -533,15 +535,14 @@ class TrajectoryFamily(Family):
         import xarray as xr
 
         n_chain, n_draw = extras.shape
-        if d.parameterization == "marginal":
-            idata.add_groups(log_likelihood=xr.Dataset(
-                {"y_patient": (("chain", "draw", "patient"), extras.full("patient_loglik"))},
-                coords={"patient": [str(p) for p in d.patients]}))
-        names = ["mu_obs", "mu_grid"] + (["patient_effect_mean", "patient_effect_cov"]
-                                         if d.parameterization == "marginal" else [])
+        marginal = d.parameterization == "marginal"
+        names = ["mu_obs", "mu_grid"] + (["patient_effect_mean", "patient_effect_cov", "patient_loglik"]
+                                         if marginal else [])
         obs_a, grid_a = d.observed_arrays(), d.arrays(*d.grid())
-        rates, visit_means = [], []
+        rates, visit_means, loglik = [], [], []
         for sl, ex in extras.chunks(names):
+            if marginal:
+                loglik.append(ex["patient_loglik"])
             sigma = flat_draws(idata.posterior["sigma"], sl)
             mu_obs, mu_grid = ex["mu_obs"], ex["mu_grid"]
             if d.parameterization == "marginal":
@@ -551,6 +552,10 @@ class TrajectoryFamily(Family):
             rates.append(replicate(d, mu_grid, sigma, rng))
             visit_means.append(ppc_visit_means(d, mu_obs, sigma, rng))
         shape = (n_chain, n_draw)
+        if marginal:  # LOO leaves one patient out
+            idata.add_groups(log_likelihood=xr.Dataset(
+                {"y_patient": (("chain", "draw", "patient"), np.concatenate(loglik).reshape(shape + (-1,)))},
+                coords={"patient": [str(p) for p in d.patients]}))
         arms = [ARM_NAMES[1], ARM_NAMES[0]] if d.has_arm else ["all"]
         data = {}
         for name in rates[0]:
