@@ -95,8 +95,8 @@ def test_predictor_on_the_percent_scale(percent_analysis, mock_percent_fit, tria
     r = d.rows
     expected = 100 * (r["patient"].map(y0) - r["madrs_total"]) / r["patient"].map(y0)
     assert np.allclose(r["_value"], expected) and 0.0 not in set(r["day"])
-    # priors in percent points (the card's 0.25 x range -> 25 points)
-    assert percent_analysis.priors_with(None)["trajectory_sigma"] == pytest.approx(25.0)
+    # priors in percent points (the card's 1.0 x range -> 100 points per visit)
+    assert percent_analysis.priors_with(None)["trajectory_sigma"] == pytest.approx(100.0)
     s = mock_percent_fit.summary()
     me = rows(s, "moderator_effect")
     assert len(me) == 16 and set(me["moderator"]) == {"hb3_change"}
