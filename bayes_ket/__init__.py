@@ -44,6 +44,7 @@ _LAZY = {
     "compare": (".results", "compare"),
     "sweep": (".sweeps", "sweep"),
     "plot_sweep": (".plots", "plot_sweep"),
+    "select_classes": (".families.classes", "select_classes"),
 }
 
 __all__ = sorted(["BayesKetError", "BayesKetWarning", "sensitivity", "simulate", *_LAZY])
