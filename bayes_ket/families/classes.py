@@ -562,7 +562,7 @@ class ClassesFamily(Family):
                 resp = em["resp"][:, order]
                 info = np.einsum("nk,npq->kpq", resp, st["SDD"][:, : d.q, : d.q]) / s2 + 1e-6 * np.eye(d.q)
                 se = np.sqrt(np.clip(np.diagonal(np.linalg.inv(info), axis1=1, axis2=2), 1e-6, None))
-                init[f"scale:coef{_suffix(o)}"] = np.clip(1.5 * np.delete(se, d.level_index, axis=1), 0.05, None)
+                init[f"scale:coef{_suffix(o)}"] = np.clip(2.0 * np.delete(se, d.level_index, axis=1), 0.05, None)
                 # ordered levels: the first in points, the others as log gaps (SD ~ se / gap)
                 gaps = np.ones(K - 1)
                 se_lev = se[:, d.level_index]
@@ -705,7 +705,7 @@ class ClassesFamily(Family):
                 else:
                     T = pm.Dirichlet("conditional_class", a=pt.ones((K1, K2)) * hp["conditional_class_concentration"],
                                      dims=("class", "class_2"), initval=d.init["conditional"],
-                                     transform=_scaled(simplex, 0.4), default_transform=None)
+                                     transform=_scaled(simplex, 1.0), default_transform=None)
                 pi = pt.exp(logpi["class"])  # (N, K1)
                 joint_share = (pi[:, :, None] * T[None, :, :]).mean(axis=0)
                 pm.Deterministic("joint_class", joint_share, dims=("class", "class_2"))
@@ -816,8 +816,10 @@ class ClassesFamily(Family):
         """Forward draws with the ordered class levels sorted (the ordered prior is the iid prior
         restricted to increasing levels, and the other class parameters are exchangeable)."""
         draws = super().prior_draws(model, n, rng)
-        ordered_vars = [v.name for v in model.free_RVs if v.name.startswith("class_level")
-                        and type(model.rvs_to_transforms.get(v)).__name__ == "Ordered"]
+        def is_ordered(tr):
+            return getattr(getattr(tr, "base", tr), "name", "") == "ordered"
+
+        ordered_vars = [v.name for v in model.free_RVs if is_ordered(model.rvs_to_transforms.get(v))]
         for draw in draws:
             for name in ordered_vars:
                 draw[name] = np.sort(np.asarray(draw[name]), axis=-1)

@@ -49,7 +49,10 @@ Options (each with its truth)
 - ``linked`` (False): True gives GAD-7 classes of their own, z2_i | z_i ~ Categorical(T[z_i])
   with a known conditional table T (truth ``conditional_class``; the realised table
   ``conditional_class_observed``, ``class_share_observed_2``, ``patient_class_2``); the
-  GAD-7 curve of a patient is that of z2_i. Without it both scales share the class.
+  GAD-7 curve of a patient is that of z2_i, from GAD-7 curves of their own (``CURVES_LINKED``:
+  the default GAD-7 curves of ``rapid`` and ``gradual`` differ by less than 1.5 points at
+  every visit, too little for two classes of their own; truth ``class_curves_2``). Without it
+  both scales share the class.
 
 The options draw from their own random streams: the default draw is unchanged by them.
 
@@ -110,6 +113,13 @@ L_END_SIX = np.log1p(11.0)
 PREDICTOR_COEF = {"rapid": {"msm": 0.0, "age": 0.0}, "gradual": {"msm": 0.2, "age": 0.0},
                   "partial": {"msm": 0.4, "age": 0.02}, "non_responder": {"msm": 0.6, "age": 0.04}}
 PREDICTOR_CENTRE = {"msm": 9.5, "age": 45.0}
+#: linked=True: the GAD-7 class curves (b0, b1, b2 in L), anxiety improving slower and less than MADRS
+CURVES_LINKED = np.array([
+    [14.0, -4.5, 0.5],
+    [14.5, -2.5, 0.0],
+    [15.0, -1.2, 0.0],
+    [15.0, -0.1, 0.0],
+])
 #: linked=True: P(GAD-7 class | MADRS class), rows MADRS classes, columns GAD-7 classes
 CONDITIONAL_CLASS = np.array([
     [0.55, 0.30, 0.10, 0.05],
@@ -119,10 +129,11 @@ CONDITIONAL_CLASS = np.array([
 ])
 
 
-def class_curve(scale: str, cls: int, day) -> np.ndarray:
-    """Mean of class ``cls`` on ``scale`` at ``day`` (no protocol effect)."""
+def class_curve(scale: str, cls: int, day, linked: bool = False) -> np.ndarray:
+    """Mean of class ``cls`` on ``scale`` at ``day`` (no protocol effect; ``linked``: the GAD-7
+    curves of the linked option)."""
     L = np.log1p(np.asarray(day, dtype=float))
-    b0, b1, b2 = CURVES[scale][cls]
+    b0, b1, b2 = (CURVES_LINKED if linked and scale == "gad7" else CURVES[scale])[cls]
     return b0 + b1 * L + b2 * L**2
 
 
@@ -182,7 +193,7 @@ def simulate(seed: int = 0, n_patients: int = 209, classes: int = 4, predictors:
         row = {"patient": pid[i], "day": days, "infusions": int(protocol[i]), **{k: v[i] for k, v in extra.items()}}
         for s in CURVES:
             z = klass2[i] if s == "gad7" else klass[i]
-            curve = mean_curve(s, days) if classes == 1 else class_curve(s, z, days)
+            curve = mean_curve(s, days) if classes == 1 else class_curve(s, z, days, linked)
             mean = curve + intercept[s][i]
             if protocol[i] == 6:
                 mean = mean + PROTOCOL_EFFECT[s] * np.minimum(L, L_END_SIX) / L_END_SIX
@@ -234,6 +245,8 @@ def simulate(seed: int = 0, n_patients: int = 209, classes: int = 4, predictors:
         truth["conditional_class_observed"] = {c: dict(zip(CLASS_NAMES, row.tolist()))
                                                for c, row in zip(CLASS_NAMES, observed)}
         truth["class_share_observed_2"] = {c: float((klass2 == k).mean()) for k, c in enumerate(CLASS_NAMES)}
+        truth["class_curves_2"] = {c: dict(zip(("b0", "b1", "b2"), CURVES_LINKED[k].tolist()))
+                                   for k, c in enumerate(CLASS_NAMES)}
         truth["patient_class_2"] = {p: CLASS_NAMES[k] for p, k in zip(pid.tolist(), klass2)}
     kind = ("no latent classes" if classes == 1 else "4 latent trajectory classes"
             + (" (membership predicted by MSM and age)" if predictors else "")
