@@ -140,6 +140,29 @@ def test_conditional_intercept_is_the_normal_posterior():
         assert cov[0, i, 0, 0] == pytest.approx(1 / prec)
 
 
+def test_conditional_intercept_slope_is_the_gaussian_conditional():
+    rng = np.random.default_rng(6)
+    patient = np.repeat(np.arange(2), 5)
+    D = np.column_stack([np.ones(10), rng.uniform(0, 2, 10)])
+    s = rng.uniform(0, 1, 10)
+    y = rng.normal(10, 3, 10)
+    st = cp.suff_stats(D, y, patient, 2, s)
+    theta = np.array([[[9.0, -1.0], [12.0, 0.5]]])  # (S=1, K=2, P=2)
+    tau, corr, sigma = np.array([[3.0, 1.5]]), np.array([0.4]), np.array([2.0])
+    mean, cov = cp.conditional_effects(st, theta, sigma, "intercept_slope", tau, corr)
+    S = np.array([[9.0, 0.4 * 4.5], [0.4 * 4.5, 2.25]])
+    for i in range(2):
+        rows = patient == i
+        Z = np.column_stack([np.ones(5), s[rows]])
+        V = 4.0 * np.eye(5) + Z @ S @ Z.T
+        for k in range(2):
+            r = y[rows] - D[rows] @ theta[0, k]
+            m = S @ Z.T @ np.linalg.solve(V, r)
+            C = S - S @ Z.T @ np.linalg.solve(V, Z @ S)
+            np.testing.assert_allclose(mean[0, i, k], m, rtol=1e-9)
+            np.testing.assert_allclose(cov[0, i, k], [C[0, 0], C[0, 1], C[1, 1]], rtol=1e-9)
+
+
 # ---- relabelling and modes --------------------------------------------------------------------------
 def test_stephens_undoes_label_switches():
     rng = np.random.default_rng(0)
@@ -310,3 +333,96 @@ def test_small_real_fit_finds_the_classes(rw):
     assert np.abs(share - truth).mean() < 0.08
     level = fit.draws("class_trajectory").sel(day=40.0).mean(("chain", "draw")).to_numpy()
     assert level[0] < 15 and level[-1] > 25  # rapid responders low, non-responders high
+
+
+@pytest.mark.parametrize("options", [
+    {"random": "none", "residual_sd": "class", "k": 3},
+    {"random": "intercept_slope", "time": "linear", "degree": 1, "k": 2},
+    {"time": "visit", "k": 2},
+    {"shared": True, "outcome": ("madrs_total", "gad7_total"), "k": 3},
+    {"k": 1},
+])
+def test_other_structures_build_and_summarise(rw, options):
+    trial = bk.TrialData(rw.frame[rw.frame.patient.isin(rw.patients[:80])])
+    fit = quiet(bk.Analysis("classes", trial, **options).sample, seed=0, **MOCK)
+    s = quiet(fit.summary)
+    K = options["k"]
+    assert len(s[s.quantity == "class_share"]) == K
+    assert ("entropy" in set(s["quantity"])) == (K > 1)
+    if options.get("shared"):
+        assert {"class_trajectory_2", "response_rate_2"} <= set(s["quantity"])
+        assert set(s.loc[s.quantity == "class_trajectory_2", "class"]) == {"1", "2", "3"}
+    if options.get("random") == "intercept_slope":
+        assert {"sd_patient_slope", "corr_patient"} <= set(s["quantity"])
+    if options.get("residual_sd") == "class":
+        assert len(s[s.quantity == "sigma"]) == K
+    m = fit.membership()
+    np.testing.assert_allclose(m.groupby("patient")["prob"].sum(), 1.0, atol=1e-5)
+
+
+# ---- bounded statistical checks (slow); the full versions are benchmarks/classes_*.py ----------
+SMALL_FIT = {"draws": 300, "tune": 300, "chains": 2}
+
+
+def _card(k, **priors):
+    card = load_card("classes")
+    card.settings["k"] = k
+    for name, value in priors.items():
+        card.priors[name]["value"] = value
+    return card
+
+
+@pytest.mark.slow
+def test_recovery_on_the_real_world_design(rw):
+    """Seed 0, default card (K = 4), the protocol's extra infusions as a covariate."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from classes_recovery import oracle_accuracy
+    from bayes_ket.simulate import real_world as R
+
+    fit = quiet(bk.fit, "classes", rw, covariates=("infusions",), seed=0, progressbar=False)
+    d = fit.diagnostics()
+    assert d["divergences"] == 0 and d["chain_mode_groups"] == 1
+    s = quiet(fit.summary, ci_prob=0.9)
+    names = rw.truth["class_names"]
+    share = s[s.quantity == "class_share"]["mean"].to_numpy()
+    assert np.abs(share - [rw.truth["class_share_observed"][c] for c in names]).mean() <= 0.05
+    tr = s[(s.quantity == "class_trajectory") & s.day.isin([0.0, 3.0, 7.0, 10.0, 17.0, 40.0])]
+    covered = [r.lower <= R.class_curve("madrs", int(r["class"]) - 1, r.day) <= r.upper for _, r in tr.iterrows()]
+    assert np.mean(covered) >= 0.8
+    m = fit.membership()
+    top = m[m.assigned].set_index("patient")["class"].astype(int) - 1
+    truth = pd.Series({p: names.index(c) for p, c in rw.truth["patient_class"].items()})
+    assert oracle_accuracy(rw) - (top == truth.loc[top.index]).mean() <= 0.05
+
+
+@pytest.mark.slow
+def test_no_phantom_classes_on_a_one_class_cohort():
+    trial = bk.simulate("real_world", seed=0, classes=1)
+    table = bk.select_classes(trial, k=(1, 2), covariates=("infusions",), **SMALL_FIT)
+    assert table.loc[table.recommended, "k"].tolist() == [1], table[["k", "elpd_loo", "se_diff", "why"]]
+    assert table["bic"].idxmin() == 0
+
+
+@pytest.mark.slow
+def test_coverage_of_shares_and_curves():
+    from bayes_ket.calibration import coverage, summarise_coverage
+
+    table = coverage(_card(2), replications=8, ci_prob=0.9, seed=3, fit_options=SMALL_FIT, n_patients=120, k=2)
+    cov = summarise_coverage(table).set_index("quantity")
+    assert cov.loc["class_share", "ok"] and cov.loc["class_trajectory", "ok"], cov
+    assert (table.drop_duplicates("replication")["divergences"] == 0).mean() >= 0.75
+
+
+@pytest.mark.slow
+def test_sbc_is_uniform_for_a_two_class_model():
+    from bayes_ket.calibration import sbc, sbc_uniformity
+
+    card = _card(2, sigma_sigma=0.08, sd_patient_intercept_sigma=0.08, class_coef_sigma=0.25,
+                 class_share_concentration=5.0)
+    table = sbc(card, replications=24, thin_to=49, seed=2, fit_options=SMALL_FIT, sizes={"n_patients": 80, "k": 2})
+    u = sbc_uniformity(table)
+    assert u["inside"].all(), u[~u["inside"]]
+    assert {"class_level[0]", "class_level[1]", "class_weight[0]", "sigma"} <= set(u["parameter"])

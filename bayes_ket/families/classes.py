@@ -92,6 +92,9 @@ from .base import Family, Quantity
 
 RANDOM = ("intercept", "none", "intercept_slope")
 RESIDUAL_SD = ("shared", "class")
+#: label identification: "auto" orders the class means at the ordering day where the EM fit's gaps
+#: between them exceed ``order_separation`` standard errors, and relies on relabelling elsewhere
+IDENTIFY = ("auto", "ordered", "relabel")
 NOT_OBSERVED = "not observed"
 COEF_NAMES = ("linear", "quadratic", "cubic")
 #: priors of the class variables themselves (not repeated per outcome)
@@ -539,7 +542,8 @@ class ClassesFamily(Family):
             groups.append([1])
         resps = []
         for (dim, K, outs), _ in zip(d.class_dims, groups):
-            em = post.em_start([d.outcomes[o].stats for o in outs], d.q, K, rng, starts=starts)
+            em = post.em_start([d.outcomes[o].stats for o in outs], d.q, K, rng, starts=starts,
+                               intercept=d.random != "none")
             level = em["theta"][0][:, d.level_index]
             order = np.argsort(level)
             resps.append(em["resp"][:, order])
@@ -554,19 +558,33 @@ class ClassesFamily(Family):
                 init[f"level{_suffix(o)}"] = lev
                 init[f"coef{_suffix(o)}"] = np.delete(theta, d.level_index, axis=1)
                 s2, t2 = em["s2"][j], em["tau2"][j]
-                sig2 = max(s2 - t2, 0.2 * s2) if d.random != "none" else s2
+                sig2 = s2
                 init[f"sigma{_suffix(o)}"] = np.sqrt(sig2) * (np.ones(K) if d.residual_sd == "class" else 1.0)
                 init[f"tau{_suffix(o)}"] = np.sqrt(t2)
                 # sampler scales: about 1.5 posterior SDs (Fisher information of the EM fit)
                 st = d.outcomes[o].stats
                 resp = em["resp"][:, order]
-                info = np.einsum("nk,npq->kpq", resp, st["SDD"][:, : d.q, : d.q]) / s2 + 1e-6 * np.eye(d.q)
+                c = t2 / (s2 + st["n"] * t2)  # generalised least squares with the patient intercept
+                SD = st["SD"][:, : d.q]
+                gls = st["SDD"][:, : d.q, : d.q] - c[:, None, None] * SD[:, :, None] * SD[:, None, :]
+                info = np.einsum("nk,npq->kpq", resp, gls) / s2 + 1e-6 * np.eye(d.q)
                 se = np.sqrt(np.clip(np.diagonal(np.linalg.inv(info), axis1=1, axis2=2), 1e-6, None))
+                if j == 0:  # does an ordering of the class means at the ordering day identify the labels?
+                    se_l = se[:, d.level_index]
+                    z = np.diff(lev) / np.sqrt(se_l[1:] ** 2 + se_l[:-1] ** 2) if K > 1 else np.array([np.inf])
+                    rule = d.settings.get("identify", "auto")
+                    if rule not in IDENTIFY:
+                        raise BayesKetError(f"Card setting identify={rule!r}. Fix: use one of {IDENTIFY}.")
+                    init[f"ordered:{dim}"] = bool(K > 1 and (rule == "ordered" or (
+                        rule == "auto" and z.min() >= float(d.settings.get("order_separation", 6.0)))))
+                    init[f"gap_z:{dim}"] = float(z.min()) if K > 1 else None
                 init[f"scale:coef{_suffix(o)}"] = np.clip(2.0 * np.delete(se, d.level_index, axis=1), 0.05, None)
                 # ordered levels: the first in points, the others as log gaps (SD ~ se / gap)
                 gaps = np.ones(K - 1)
                 se_lev = se[:, d.level_index]
-                init[f"scale:level{_suffix(o)}"] = np.concatenate([[1.5 * se_lev[0]], np.full(len(gaps), 0.3)])
+                ordered_here = j == 0 and init[f"ordered:{dim}"]
+                init[f"scale:level{_suffix(o)}"] = (np.concatenate([[1.5 * se_lev[0]], np.full(len(gaps), 0.3)])
+                                                    if ordered_here else np.clip(2.0 * se_lev, 0.05, None))
                 n_rows = max(float(st["n"].sum()), 2.0)
                 init[f"scale:sigma{_suffix(o)}"] = 1.5 / np.sqrt(2.0 * n_rows / (K if d.residual_sd == "class" else 1))
                 init[f"scale:tau{_suffix(o)}"] = 2.0 / np.sqrt(2.0 * max(int((st["n"] > 0).sum()), 2))
@@ -650,8 +668,10 @@ class ClassesFamily(Family):
                 dim, K = d.dim_of(o), d.k_of(o)
                 st = {name: pm.Data(f"stats{sfx}_{name}", value) for name, value in od.stats.items()}
                 lev_kw = {"initval": d.init[f"level{sfx}"]}
-                if K > 1 and (o == 0 or d.structure == "dual"):
+                if K > 1 and (o == 0 or d.structure == "dual") and d.init[f"ordered:{dim}"]:
                     lev_kw["transform"] = _scaled(ordered, d.init[f"scale:level{sfx}"])
+                else:
+                    lev_kw["transform"] = _scaled(None, d.init[f"scale:level{sfx}"])
                 level = pm.Normal(f"class_level{sfx}", hp[f"class_level_mu{sfx}"], hp[f"class_level_sigma{sfx}"],
                                   dims=dim, **lev_kw)
                 coef_kw = {"dims": (dim, "coef"), "initval": d.init[f"coef{sfx}"],
@@ -813,16 +833,29 @@ class ClassesFamily(Family):
 
     # ---- calibration ----------------------------------------------------------------------------
     def prior_draws(self, model, n: int, rng) -> list[dict]:
-        """Forward draws with the ordered class levels sorted (the ordered prior is the iid prior
-        restricted to increasing levels, and the other class parameters are exchangeable)."""
+        """Forward draws with the classes numbered as the fit numbers them: by their level (the mean at
+        the ordering day), lowest first, every class-indexed variable permuted alike (the ordered prior
+        is the exchangeable prior numbered so; without the constraint the fit's relabelling numbers
+        its classes the same way). Predictor contrasts are taken against the new class 1."""
         draws = super().prior_draws(model, n, rng)
-        def is_ordered(tr):
-            return getattr(getattr(tr, "base", tr), "name", "") == "ordered"
-
-        ordered_vars = [v.name for v in model.free_RVs if is_ordered(model.rvs_to_transforms.get(v))]
+        dims = model.named_vars_to_dims
+        levels = {"class": "class_level", "class_2": "class_level_2" if "class_2" in model.coords else None}
         for draw in draws:
-            for name in ordered_vars:
-                draw[name] = np.sort(np.asarray(draw[name]), axis=-1)
+            if "membership_coef" in draw:
+                draw["membership_coef"] = np.concatenate(
+                    [np.zeros((1, draw["predictor_coef"].shape[1])), np.asarray(draw["predictor_coef"])], axis=0)
+            for dim, level in levels.items():
+                if level is None or level not in draw:
+                    continue
+                order = np.argsort(np.asarray(draw[level]), kind="stable")
+                for name, value in draw.items():
+                    for axis, name_dim in enumerate(dims.get(name, ())):
+                        if name_dim == dim:
+                            draw[name] = np.take(np.asarray(value), order, axis=axis)
+                            value = draw[name]
+            if "membership_coef" in draw:
+                full = np.asarray(draw["membership_coef"])
+                draw["predictor_coef"] = full[1:] - full[:1]
         return draws
 
     def simulate(self, d: ClassesDesign, params: dict, rng) -> TrialData:

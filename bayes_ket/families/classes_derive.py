@@ -44,7 +44,12 @@ def relabel(d, idata, q: list, joint=None):
         order = np.argsort(lev.mean(axis=(0, 1)), kind="stable")
         p = p[..., order]
         perms[dim] = p
-        switched = (p != np.arange(K)).any(axis=-1)
+        # draws whose labels differ from the most common labelling (the sampler's own numbering may
+        # differ from the final one as a whole; that is a renaming, not a switch)
+        flat = p.reshape(-1, K)
+        codes = (flat * K ** np.arange(K)).sum(axis=1)
+        modal = flat[np.argmax(codes == np.bincount(codes).argmax())]
+        switched = (p != modal).any(axis=-1)
         report[dim] = {"relabelled_share": float(switched.mean()),
                        "relabelled_share_by_chain": switched.mean(axis=1).round(4).tolist()}
     for name in list(posterior.data_vars):
@@ -137,9 +142,16 @@ def derive(family, d, idata, extras, rng) -> None:
                    f"Fix: fit with {key}={K - len(gone)} (bk.select_classes compares them).")
             reasons.append(msg)
             warn(msg)
+    constraint = {dim: bool(d.init.get(f"ordered:{dim}")) for dim, _, _ in d.class_dims}
+    method = "; ".join(f"{dim}: " + (f"ordered class means at day {d.order_day:g}" if on else
+                                      "no ordering constraint (the class means at the ordering day are "
+                                      "too close to identify the labels)") for dim, on in constraint.items())
     d.fit_report = {
-        "label_switching": {"method": f"ordered class means at day {d.order_day:g} + Stephens relabelling",
-                            "order_day": d.order_day, **{dim: r for dim, r in labels.items()}},
+        "label_switching": {"method": method + "; then Stephens relabelling, classes numbered by their posterior "
+                                               f"mean at day {d.order_day:g}",
+                            "order_day": d.order_day, "ordered": constraint,
+                            "gap_z": {dim: d.init.get(f"gap_z:{dim}") for dim, _, _ in d.class_dims},
+                            **{dim: r for dim, r in labels.items()}},
         "chain_modes": modes,
         "family_diagnostics": {"facts": facts, "reasons": reasons},
     }

@@ -92,9 +92,10 @@ def conditional_effects(st: dict, theta, sigma, random: str, tau=None, corr=None
     P11, P12, P22 = M22 / det, -M12 / det, M11 / det
     h1, h2 = l11 * R0 + l21 * R1, l22 * R1
     u1, u2 = v * (P11 * h1 + P12 * h2), v * (P12 * h1 + P22 * h2)
-    mean = np.stack([l11 * u1, l21 * u1 + l22 * u2], axis=-1)
-    cov = np.stack([l11**2 * P11, l11 * (l21 * P11 + l22 * P12),
-                    l21**2 * P11 + 2.0 * l21 * l22 * P12 + l22**2 * P22], axis=-1)
+    mean = np.stack([np.broadcast_to(l11 * u1, R0.shape), np.broadcast_to(l21 * u1 + l22 * u2, R0.shape)], axis=-1)
+    cov = np.stack([np.broadcast_to(x, R0.shape) for x in (l11**2 * P11, l11 * (l21 * P11 + l22 * P12),
+                                                           l21**2 * P11 + 2.0 * l21 * l22 * P12 + l22**2 * P22)],
+                   axis=-1)
     return mean, cov
 
 
@@ -116,55 +117,79 @@ def suff_stats(D: np.ndarray, y: np.ndarray, patient: np.ndarray, n_patients: in
 
 
 # ---- initial point --------------------------------------------------------------------------
-def em_start(stats: list[dict], q: int, K: int, rng, starts: int = 8, iters: int = 60) -> dict:
-    """Plain group-based trajectory model (no patient effects, one residual SD per outcome) by EM
-    from ``starts`` starts (the first: patients split by quantiles of their mean outcome; the others
-    random soft allocations); the best log-likelihood wins. Uses the first ``q`` design columns
-    (the class basis). Returns theta (per outcome, (K, q)), s2 (per outcome), pi (K,), resp (N, K),
-    loglik and tau2 (per outcome: the between-patient variance of the residual means)."""
+def em_start(stats: list[dict], q: int, K: int, rng, starts: int = 8, iters: int = 80, intercept: bool = True) -> dict:
+    """Maximum likelihood of the model with a patient intercept within class (``intercept``; else the
+    plain group-based model) by ECM from ``starts`` starts (the first: patients split by quantiles of
+    their mean outcome; the others random soft allocations); the best log-likelihood wins. Uses the
+    first ``q`` design columns (the class basis; covariates are left at 0) and one residual SD and
+    one intercept SD per outcome. Steps: E (membership), CM theta (generalised least squares with
+    V^-1 = (I - c J) / s2, c = t2 / (s2 + n t2), from the sufficient statistics), then (s2, t2) by
+    moments (within-patient spread of the residuals; spread of the patients' mean residuals). Returns theta (per outcome, (K, q)), s2, tau2 (per outcome),
+    pi (K,), resp (N, K) and loglik."""
     sub = [{"n": st["n"], "Sy": st["Sy"], "Syy": st["Syy"], "SD": st["SD"][:, :q], "SDy": st["SDy"][:, :q],
             "SDD": st["SDD"][:, :q, :q]} for st in stats]
     N = len(sub[0]["n"])
     ridge = 1e-6 * np.eye(q)
     best = None
     mean0 = sub[0]["Sy"] / np.maximum(sub[0]["n"], 1)
+    random = "intercept" if intercept else "none"
+
+    def var_step(st, resp, theta):
+        """Moment estimates given the allocation: s2 from the within-patient spread of the residuals,
+        t2 from the spread of the patients' mean residuals beyond what s2 explains."""
+        R0, RR, _ = residual_sums(st, theta)
+        n = st["n"][:, None]
+        seen = st["n"] > 0
+        within = (resp * (RR - np.where(n > 0, R0**2 / np.maximum(n, 1), 0.0))).sum()
+        s2 = max(float(within / max((resp * np.maximum(n - 1, 0)).sum(), 1.0)), 1e-6)
+        if not intercept:
+            return max(float((resp * RR).sum() / max(st["n"].sum(), 1.0)), 1e-6), 0.0
+        between = (resp * np.where(n > 0, (R0 / np.maximum(n, 1)) ** 2, 0.0)).sum(axis=1)[seen].mean()
+        t2 = max(float(between - s2 * np.mean(1.0 / st["n"][seen])), 0.05 * s2)
+        return s2, t2
+
     for start in range(max(1, starts)):
         if start == 0:
             ranks = np.argsort(np.argsort(mean0))
             resp = np.eye(K)[np.minimum(ranks * K // N, K - 1)] * 0.9 + 0.1 / K
         else:
             resp = rng.dirichlet(np.ones(K), N)
+        var = [(float(np.var(st["Sy"][st["n"] > 0] / st["n"][st["n"] > 0])) + 1.0, 0.0) for st in sub]
+        var = [(v, 0.5 * v if intercept else 0.0) for v, _ in var]
         ll = -np.inf
-        for _ in range(iters):
-            thetas, s2s, lik = [], [], np.zeros((N, K))
-            for st in sub:
-                A = np.einsum("nk,npq->kpq", resp, st["SDD"]) + ridge * (1.0 + st["SDD"].mean())
-                b = np.einsum("nk,np->kp", resp, st["SDy"])
-                theta = np.linalg.solve(A, b[..., None])[..., 0]
-                _, RR, _ = residual_sums(st, theta)
-                s2 = max(float((resp * RR).sum() / max(st["n"].sum(), 1.0)), 1e-6)
-                lik += class_loglik(st, theta, np.sqrt(s2), "none")
+        for it in range(iters):
+            thetas, lik = [], np.zeros((N, K))
+            for j, st in enumerate(sub):
+                s2, t2 = var[j]
+                c = t2 / (s2 + st["n"] * t2)  # (N,)
+                A = np.einsum("nk,npq->kpq", resp, st["SDD"] - c[:, None, None] * st["SD"][:, :, None] * st["SD"][:, None, :])
+                b = np.einsum("nk,np->kp", resp, st["SDy"] - c[:, None] * st["SD"] * st["Sy"][:, None])
+                theta = np.linalg.solve(A + ridge * (1.0 + np.abs(A).mean()), b[..., None])[..., 0]
+                var[j] = var_step(st, resp, theta)
+                s2, t2 = var[j]
+                lik += class_loglik(st, theta, np.sqrt(s2), random, np.sqrt(t2) if intercept else None)
                 thetas.append(theta)
-                s2s.append(s2)
             pi = np.clip(resp.mean(axis=0), 1e-6, None)
             logpost = np.log(pi) + lik
             norm = logsumexp(logpost, axis=1, keepdims=True)
             resp = np.exp(logpost - norm)
             new = float(norm.sum())
-            if abs(new - ll) < 1e-6 * abs(new):
+            if abs(new - ll) < 1e-7 * abs(new) and it > 8:
                 ll = new
                 break
             ll = new
         if best is None or ll > best["loglik"]:
-            best = {"theta": thetas, "s2": s2s, "pi": resp.mean(axis=0), "resp": resp, "loglik": ll}
-    z = best["resp"].argmax(axis=1)
-    tau2 = []
-    for st, theta, s2 in zip(sub, best["theta"], best["s2"]):
-        R0, _, _ = residual_sums(st, theta)
-        seen = st["n"] > 0
-        m = R0[np.arange(N), z][seen] / st["n"][seen]
-        tau2.append(float(max(np.var(m) - s2 / max(st["n"][seen].mean(), 1.0), 0.1 * s2)))
-    best["tau2"] = tau2
+            best = {"theta": thetas, "s2": [v[0] for v in var], "tau2": [v[1] for v in var],
+                    "pi": resp.mean(axis=0), "resp": resp, "loglik": ll}
+    if not intercept:  # a starting value for the patient SD of the model that has one
+        z = best["resp"].argmax(axis=1)
+        tau2 = []
+        for st, theta, s2 in zip(sub, best["theta"], best["s2"]):
+            R0, _, _ = residual_sums(st, theta)
+            seen = st["n"] > 0
+            m = R0[np.arange(N), z][seen] / st["n"][seen]
+            tau2.append(float(max(np.var(m) - s2 / max(st["n"][seen].mean(), 1.0), 0.1 * s2)))
+        best["tau2"] = tau2
     return best
 
 

@@ -189,7 +189,8 @@ def select_classes(trial, k=range(1, 7), outcome="madrs_total", model="classes",
     cols = ["k", "elpd_loo", "se", "se_diff", "bic", "min_share", "min_appa", "flag", "recommended", "why",
             "n_kfold", "p_loo", "divergences", "max_rhat", "sampling_ok", "seconds"]
     table = table[cols]
-    table.attrs = {"outcome": outcome, "best_elpd_k": best, "sample": sample, "rule": (
+    table.attrs = {"outcome": outcome, "best_elpd_k": best, "sample": sample,
+                   "pointwise_elpd": {K: pointwise[K].tolist() for K in ks}, "rule": (
         f"simplest k with elpd within one se_diff of the best, every class share >= {MIN_SHARE:.0%}, "
         f"APPA >= {MIN_APPA}, no flag")}
     return (table, fits) if return_fits else table
