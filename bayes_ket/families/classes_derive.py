@@ -63,9 +63,11 @@ def relabel(d, idata, q: list, joint=None):
             arr = post.permute(arr, perms[dim], da.dims.index(dim))
         posterior[name] = (da.dims, arr)
     if "membership_coef" in posterior:
-        full = posterior["membership_coef"].transpose("chain", "draw", "class", "predictor").to_numpy()
-        posterior["predictor_coef"] = (("chain", "draw", "class_contrast", "predictor"),
-                                       full[:, :, 1:, :] - full[:, :, :1, :])
+        da = posterior["membership_coef"].transpose("chain", "draw", "class", "predictor")
+        full = da.to_numpy()
+        full = full - full[:, :, :1, :]  # log-odds against the (new) class 1
+        posterior["membership_coef"] = (da.dims, full)
+        posterior["predictor_coef"] = (("chain", "draw", "class_contrast", "predictor"), full[:, :, 1:, :])
     q = [post.permute(qi, perms[dim], axis=3) for (dim, _), qi in zip(_class_dim_levels(d), q)]
     if joint is not None:
         joint = post.permute(post.permute(joint, perms["class"], axis=3), perms["class_2"], axis=4)

@@ -51,7 +51,9 @@ Options (each with its truth)
   ``conditional_class_observed``, ``class_share_observed_2``, ``patient_class_2``); the
   GAD-7 curve of a patient is that of z2_i, from GAD-7 curves of their own (``CURVES_LINKED``:
   the default GAD-7 curves of ``rapid`` and ``gradual`` differ by less than 1.5 points at
-  every visit, too little for two classes of their own; truth ``class_curves_2``). Without it
+  every visit, and those of ``partial`` and ``non_responder`` change by 3.3 and 0.7 points over the
+  month: too little for four classes of their own. The linked curves change by -10.3, -8.9 (with a
+  slower start), -4.5 and +0.4 points by day 40; truth ``class_curves_2``). Without it
   both scales share the class.
 
 The options draw from their own random streams: the default draw is unchanged by them.
@@ -115,10 +117,10 @@ PREDICTOR_COEF = {"rapid": {"msm": 0.0, "age": 0.0}, "gradual": {"msm": 0.2, "ag
 PREDICTOR_CENTRE = {"msm": 9.5, "age": 45.0}
 #: linked=True: the GAD-7 class curves (b0, b1, b2 in L), anxiety improving slower and less than MADRS
 CURVES_LINKED = np.array([
-    [14.0, -4.5, 0.5],
-    [14.5, -2.5, 0.0],
+    [14.0, -5.0, 0.6],
+    [14.5, -2.4, 0.0],
     [15.0, -1.2, 0.0],
-    [15.0, -0.1, 0.0],
+    [15.0, 0.1, 0.0],
 ])
 #: linked=True: P(GAD-7 class | MADRS class), rows MADRS classes, columns GAD-7 classes
 CONDITIONAL_CLASS = np.array([
