@@ -323,9 +323,18 @@ def test_prior_draws_keep_the_ordering(rw):
 
 
 # ---- one small real fit (integration) ---------------------------------------------------------------
+def test_sensitivity_through_the_contract(mock_classes):
+    table = quiet(bk.sensitivity, mock_classes, quantities=["class_share", "sigma"])
+    assert set(table["quantity"]) == {"class_share", "sigma"} and len(table) == 5
+    assert "class_weight" in table.attrs["prior_vars"]
+
+
 @pytest.mark.integration
 def test_small_real_fit_finds_the_classes(rw):
     fit = quiet(bk.fit, "classes", rw, k=4, seed=2, **TINY)
+    swept = quiet(bk.sweep, fit, grid={"class_share_concentration": [1.0, 4.0]}, progressbar=False)
+    assert set(swept["class_share_concentration"]) == {1.0, 4.0}
+    assert {"class_share", "response_rate"} <= set(swept["quantity"])
     d = fit.diagnostics()
     assert d["divergences"] == 0 and d["chain_mode_groups"] == 1
     share = fit.draws("class_share").mean(("chain", "draw")).to_numpy()

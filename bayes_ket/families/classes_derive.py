@@ -44,14 +44,15 @@ def relabel(d, idata, q: list, joint=None):
         order = np.argsort(lev.mean(axis=(0, 1)), kind="stable")
         p = p[..., order]
         perms[dim] = p
-        # draws whose labels differ from the most common labelling (the sampler's own numbering may
-        # differ from the final one as a whole; that is a renaming, not a switch)
-        flat = p.reshape(-1, K)
-        codes = (flat * K ** np.arange(K)).sum(axis=1)
-        modal = flat[np.argmax(codes == np.bincount(codes).argmax())]
-        switched = (p != modal).any(axis=-1)
+        # label switches within chains: draws whose labels differ from their chain's most common
+        # labelling; a chain whose labelling as a whole differs from the others' is only renamed
+        codes = (p * K ** np.arange(K)).sum(axis=-1)  # (chain, draw)
+        modal = np.array([np.bincount(c).argmax() for c in codes])
+        switched = codes != modal[:, None]
+        overall = np.bincount(codes.ravel()).argmax()
         report[dim] = {"relabelled_share": float(switched.mean()),
-                       "relabelled_share_by_chain": switched.mean(axis=1).round(4).tolist()}
+                       "relabelled_share_by_chain": switched.mean(axis=1).round(4).tolist(),
+                       "chains_renamed": int((modal != overall).sum())}
     for name in list(posterior.data_vars):
         da = posterior[name]
         dims = [dim for dim in da.dims if dim in perms]
@@ -108,6 +109,7 @@ def derive(family, d, idata, extras, rng) -> None:
     modes = detect_modes(d, idata)
 
     reasons, facts = [], {"relabelled_share": max(r["relabelled_share"] for r in labels.values()),
+                          "chains_renamed": max(r["chains_renamed"] for r in labels.values()),
                           "chain_mode_groups": len(modes["groups"])}
     if modes["separate"]:
         groups = modes["groups"]
