@@ -12,7 +12,7 @@
   concentration (classes of a size and separation a trajectory analysis can identify); the same card
   generates and fits, so the check is exact for it.
 
-usage: python benchmarks/classes_calibration.py [--coverage R] [--sbc R] [--k K]
+usage: python benchmarks/classes_calibration.py [--coverage R] [--sbc R] [--k K] [--sbc-k K]
 Writes benchmarks/results/classes_coverage.csv, classes_coverage_summary.csv, classes_sbc.csv,
 classes_sbc_uniformity.csv.
 """
@@ -67,8 +67,10 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--coverage", type=int, default=40)
     p.add_argument("--sbc", type=int, default=100)
-    p.add_argument("--k", type=int, default=3)
-    p.add_argument("--n-patients", type=int, default=150)
+    p.add_argument("--k", type=int, default=3, help="classes of the coverage truth")
+    p.add_argument("--n-patients", type=int, default=150, help="patients per coverage trial")
+    p.add_argument("--sbc-k", type=int, default=2)
+    p.add_argument("--sbc-n-patients", type=int, default=100)
     args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     if args.coverage:
@@ -76,7 +78,7 @@ def main():
         print(s.to_string())
         print("replications with divergences:", int((t.drop_duplicates("replication")["divergences"] > 0).sum()))
     if args.sbc:
-        u, t = run_sbc(args.sbc, min(args.k, 3), args.n_patients)
+        u, t = run_sbc(args.sbc, args.sbc_k, args.sbc_n_patients)
         print(u.to_string())
         print("replications with divergences:", int((t.drop_duplicates("replication")["divergences"] > 0).sum()))
 
