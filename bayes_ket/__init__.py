@@ -45,6 +45,7 @@ _LAZY = {
     "sweep": (".sweeps", "sweep"),
     "plot_sweep": (".plots", "plot_sweep"),
     "plot_trajectories": (".plots.trajectories", "plot_trajectories"),
+    "select_classes": (".families.classes", "select_classes"),
 }
 
 __all__ = sorted(["BayesKetError", "BayesKetWarning", "sensitivity", "simulate", *_LAZY])

@@ -45,11 +45,23 @@ def _coord_column(rows: pd.DataFrame, at) -> str:
     raise ValueError(f"no coordinate column of {rows['quantity'].iloc[0]} holds {at!r}")
 
 
+def _truth_row(rows: pd.DataFrame, at) -> pd.Series:
+    """The summary row a truth key's ``at`` names: a coordinate value, or a tuple of
+    (column, value) pairs for a quantity with several coordinates."""
+    if isinstance(at, tuple) and at and all(isinstance(p, tuple) and len(p) == 2 for p in at):
+        mask = np.ones(len(rows), bool)
+        for col, value in at:
+            mask &= (rows[col] == value).to_numpy()
+        return rows[mask].iloc[0]
+    return rows[rows[_coord_column(rows, at)] == at].iloc[0]
+
+
 def coverage(model, replications=20, ci_prob=0.9, seed=0, fit_options=None, make_trial=None,
              progressbar=False, **sizes) -> pd.DataFrame:
     """Fit ``replications`` trials of one fixed truth; one row per replication x checked cell.
 
-    make_trial(rng) -> TrialData with ``truth`` {(quantity, coordinate value): value};
+    make_trial(rng) -> TrialData with ``truth`` {(quantity, at): value}, ``at`` a coordinate
+    value or a tuple of (column, value) pairs;
     default: the family's ``calibration_trial(rng, **sizes)``. Columns: replication,
     quantity, at, truth, mean, lower, upper, covered, divergences, max_rhat.
     """
@@ -67,8 +79,7 @@ def coverage(model, replications=20, ci_prob=0.9, seed=0, fit_options=None, make
             summary = fit.summary(ci_prob=ci_prob, quantities=sorted({q for q, _ in trial.truth}))
         diag = summary.attrs["diagnostics"]
         for (q, at), value in trial.truth.items():
-            of_q = summary[summary["quantity"] == q]
-            row = of_q[of_q[_coord_column(of_q, at)] == at].iloc[0]
+            row = _truth_row(summary[summary["quantity"] == q], at)
             rows.append({"replication": r, "quantity": q, "at": at, "truth": value, "mean": row["mean"],
                          "lower": row["lower"], "upper": row["upper"],
                          "covered": bool(row["lower"] <= value <= row["upper"]),

@@ -67,6 +67,7 @@ class Analysis:
         self.compiled = compile_model(self.model, extras)
         self.build_seconds = _time.perf_counter() - t0
         self.data = {}  # data values replacing the model's own (see rebind)
+        self.initvals = None  # initial values replacing the model's own (see rebind)
 
     # ---- the same analysis on other data ------------------------------------------------
     def rebind(self, trial: TrialData) -> "Analysis":
@@ -88,7 +89,10 @@ class Analysis:
         if bad:
             raise BayesKetError(f"rebind: data {bad} change shape; build a new Analysis for this trial.")
         clone = object.__new__(Analysis)
-        clone.__dict__ = self.__dict__ | {"trial": trial, "design": design, "data": new}
+        # the sampler starts where the new data put it (families with data-dependent initial values)
+        initvals = {rv.name: value for rv, value in model.rvs_to_initial_values.items()
+                    if value is not None and not isinstance(value, str)}
+        clone.__dict__ = self.__dict__ | {"trial": trial, "design": design, "data": new, "initvals": initvals or None}
         return clone
 
     # ---- what the generic modules need to know -----------------------------------------
@@ -149,7 +153,7 @@ class Analysis:
         precision = precision or self.card.settings.get("precision", "float64")
         raw = run(tune=int(tune), draws=int(draws), chains=int(chains), seed=seed, target_accept=target_accept,
                   max_treedepth=max_treedepth, dense_mass=dense_mass, data=values, progressbar=progressbar,
-                  precision=precision)
+                  precision=precision, initvals=self.initvals)
         compile_seconds = float(raw.get("compile_s", 0.0))
         sample_seconds = _time.perf_counter() - t0 - compile_seconds
         t0 = _time.perf_counter()

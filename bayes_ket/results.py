@@ -119,8 +119,9 @@ class Fit:
 
         Monitored: every population-level variable (not indexed by patients) and every summary
         quantity in the posterior. ``ok`` is False on any divergence, R-hat > 1.01 (or fewer than
-        2 chains), ESS < ``min_ess``, BFMI < 0.3 or more than 1% of draws at the maximum tree
-        depth; Pareto-k is reported, not judged.
+        2 chains), ESS < ``min_ess``, BFMI < 0.3, more than 1% of draws at the maximum tree
+        depth, or a reason the model family found (``meta["family_diagnostics"]``, e.g. chains
+        in different modes); Pareto-k is reported, not judged.
         """
         return diagnose(self.idata, self.meta, min_ess=min_ess, loo=self.loo())
 
@@ -346,6 +347,11 @@ def diagnose(idata: az.InferenceData, meta: dict, min_ess: int = 400, loo=None) 
         reasons.append(f"BFMI {out['bfmi']:.2f} < 0.3")
     if at_max > MAX_TREEDEPTH_SHARE:
         reasons.append(f"{100 * at_max:.1f}% of draws at the maximum tree depth {max_depth}")
+    # checks only the model family can make (e.g. chains in different modes of a mixture), stored
+    # with the fit by the family: {"facts": {name: value}, "reasons": [text, ...]}
+    family_checks = meta.get("family_diagnostics") or {}
+    out.update(family_checks.get("facts", {}))
+    reasons += list(family_checks.get("reasons", []))
     out["ok"] = not reasons
     out["reasons"] = reasons
     return out

@@ -112,8 +112,21 @@ SUMMARISERS = {"draws": summarise_draws, "nnt": summarise_nnt}
 
 
 def summarise(da: xr.DataArray, quantity: Quantity, ci_prob: float, weights=None, ess_scale: float = 1.0):
-    """The rows of one quantity, by its summariser."""
-    return SUMMARISERS[quantity.summary](da, quantity.name, ci_prob, weights, ess_scale, quantity.relevant)
+    """The rows of one quantity, by its summariser. With ``quantity.missing_note``, cells whose draws
+    are all missing have no estimate (every statistic NaN) and carry that ``note``."""
+    table = SUMMARISERS[quantity.summary](da, quantity.name, ci_prob, weights, ess_scale, quantity.relevant)
+    if quantity.missing_note is not None:
+        flag = da.isnull().all(("chain", "draw"))
+        if flag.ndim:
+            keys = list(flag.dims)
+            flags = flag.to_dataframe(name="_missing").reset_index()[keys + ["_missing"]]
+            missing = table[keys].merge(flags, on=keys, how="left")["_missing"].fillna(False).to_numpy(bool)
+        else:
+            missing = np.array([bool(flag)])
+        stats = [c for c in table.columns if c in STAT_COLUMNS or c == "prob_relevant"]
+        table.loc[missing, stats] = np.nan
+        table["note"] = np.where(missing, quantity.missing_note, None)
+    return table
 
 
 #: columns a summary row may carry after the statistics

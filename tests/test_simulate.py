@@ -147,6 +147,45 @@ def test_real_world_truth(default):
     assert set(t["class_curves"]) == {"madrs", "gad7"}
 
 
+def test_real_world_options_with_truth():
+    one = simulate("real_world", seed=0, classes=1)
+    assert one.truth["class_names"] == ["all"] and one.truth["options"]["classes"] == 1
+    assert set(one.truth["patient_class"].values()) == {"all"}
+    pred = simulate("real_world", seed=0, predictors=True)
+    f = pred.frame
+    assert {"msm", "age"} <= set(f) and first(f, "msm").between(3, 15).all() and first(f, "age").between(18, 80).all()
+    assert pred.truth["predictor_coef"]["non_responder"]["msm"] > 0
+    assert pred.truth["predictor_coef"]["rapid"] == {"msm": 0.0, "age": 0.0}
+    linked = simulate("real_world", seed=0, linked=True)
+    t = linked.truth
+    table = np.array([[t["conditional_class_observed"][a][b] for b in t["class_names"]] for a in t["class_names"]])
+    np.testing.assert_allclose(table.sum(axis=1), 1.0)
+    z1 = pd.Series(t["patient_class"])
+    z2 = pd.Series(t["patient_class_2"])
+    assert (z1 != z2).mean() > 0.2  # GAD-7 classes of their own
+    assert abs(pd.crosstab(z1, z2, normalize="index").loc["rapid", "rapid"] - table[0, 0]) < 1e-12
+    # the options draw from their own streams: the default draw does not move
+    base = simulate("real_world", seed=0)
+    pd.testing.assert_frame_equal(linked.frame[["patient", "day", "madrs_total"]], base.frame[["patient", "day",
+                                                                                                "madrs_total"]])
+
+
+def test_real_world_classes_change_membership_not_the_schedule():
+    a, b = simulate("real_world", seed=2), simulate("real_world", seed=2, predictors=True)
+    pd.testing.assert_frame_equal(a.frame[["patient", "day", "infusions"]], b.frame[["patient", "day", "infusions"]])
+    shares = pd.Series(simulate("real_world", seed=5, predictors=True, n_patients=3000).truth["patient_class"])
+    assert shares.value_counts(normalize=True)["rapid"] == pytest.approx(0.18, abs=0.04)
+
+
+def test_real_world_option_errors():
+    with pytest.raises(BayesKetError, match="classes=3"):
+        simulate("real_world", classes=3)
+    with pytest.raises(BayesKetError, match="linked"):
+        simulate("real_world", linked="yes")
+    with pytest.raises(BayesKetError, match="classes=1"):
+        simulate("real_world", classes=1, linked=True)
+
+
 # ---- ipd_meta ---------------------------------------------------------------------
 def test_ipd_meta_design(default):
     trial = default["ipd_meta"]

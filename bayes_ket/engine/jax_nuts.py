@@ -157,9 +157,26 @@ class CompiledModel:
         ]
 
     # ---- initial points ----------------------------------------------------
-    def initial_points(self, chains: int, rng: np.random.Generator) -> list[np.ndarray]:
-        """PyMC's initial point (unconstrained) jittered by U(-1, 1), per chain."""
-        point = self.model.initial_point()
+    def initial_point(self, initvals: dict | None = None) -> dict:
+        """PyMC's initial point (unconstrained); ``initvals`` ({free RV name: constrained value})
+        replace the model's own initial values (a rebound analysis starts where its own data
+        put it, e.g. a mixture's EM start), mapped through this model's transforms."""
+        model = self.model
+        if not initvals:
+            return model.initial_point()
+        saved = dict(model.rvs_to_initial_values)
+        try:
+            for rv in model.free_RVs:
+                if rv.name in initvals:
+                    model.rvs_to_initial_values[rv] = initvals[rv.name]
+            return model.initial_point()
+        finally:
+            model.rvs_to_initial_values.clear()
+            model.rvs_to_initial_values.update(saved)
+
+    def initial_points(self, chains: int, rng: np.random.Generator, initvals: dict | None = None) -> list[np.ndarray]:
+        """The initial point (``initial_point``) jittered by U(-1, 1), per chain."""
+        point = self.initial_point(initvals)
         return [
             np.stack([point[name] + rng.uniform(-1, 1, size=np.shape(point[name])) for _ in range(chains)])
             for name in self.value_names
@@ -186,12 +203,13 @@ class CompiledModel:
         return self._samplers[key]
 
     def sample(self, *, tune, draws, chains, seed, target_accept=0.9, max_treedepth=10, dense_mass=False,
-               data=None, progressbar=True, precision="float64") -> dict:
+               data=None, progressbar=True, precision="float64", initvals=None) -> dict:
         """Run NUTS; returns raw unconstrained draws (float64), sampler statistics and the
-        seconds spent compiling in this call (0 when the sampler was compiled before)."""
+        seconds spent compiling in this call (0 when the sampler was compiled before).
+        ``initvals``: initial values of this data's own (see ``Analysis.initvals``)."""
         jax = _jax()
         rng = np.random.default_rng(seed)
-        inits = self.initial_points(chains, rng)
+        inits = self.initial_points(chains, rng, initvals)
         keys = jax.random.split(jax.random.PRNGKey(int(rng.integers(2**31 - 1))), chains)
         run = self.sampler(tune, draws, chains, target_accept, max_treedepth, dense_mass, precision, progressbar)
         bar = _ProgressBar(chains * (tune + draws), progressbar)
@@ -200,12 +218,12 @@ class CompiledModel:
         out["values"] = [np.asarray(v, dtype=np.float64) for v in out["values"]]
         return out
 
-    def mock_sample(self, *, draws, chains, seed, tune=0, **_) -> dict:
+    def mock_sample(self, *, draws, chains, seed, tune=0, initvals=None, **_) -> dict:
         """Draws without NUTS, for fast tests of everything downstream of the sampler: the
         initial point jittered by N(0, 0.3) on the unconstrained scale, with zeroed sampler
         statistics (0 divergences, 1 leapfrog step). Not a posterior."""
         rng = np.random.default_rng(seed)
-        point = self.model.initial_point()
+        point = self.initial_point(initvals)
         values = [np.asarray(point[n])[None, None] + 0.3 * rng.standard_normal((chains, draws) + np.shape(point[n]))
                   for n in self.value_names]
         zeros = np.zeros((chains, draws))

@@ -62,6 +62,9 @@ class Quantity:
                bound when RD's interval reaches 0)
     source   : the variable the summariser reads, when it is not ``name``
     relevant : when set, rows carry ``prob_relevant`` = P(|quantity| > relevant)
+    missing_note : when set, a cell whose draws are all missing (a cell the design did not
+               observe, e.g. a follow-up visit one protocol never had) is a row with no estimate
+               and ``note`` = missing_note, rather than an extrapolation
     """
 
     name: str
@@ -69,6 +72,7 @@ class Quantity:
     summary: str = "draws"
     source: str | None = None
     relevant: float | None = None
+    missing_note: str | None = None
 
     @property
     def variable(self) -> str:
