@@ -79,6 +79,7 @@ scheduled day before any gap of more than a week; later visits are follow-up.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,48 +103,50 @@ MEMBERSHIP_PRIORS = ("class_share_concentration", "conditional_class_concentrati
 
 
 def _scaled(base, scale):
-    """A transform that moves NUTS in units near one posterior SD (``ScaledTransform``)."""
-    return ScaledTransform(base, scale)
+    """A transform that moves NUTS in units near one posterior SD (``scaled_transform_class``)."""
+    return scaled_transform_class()(base, scale)
 
 
-try:  # PyMC's transform base class (imported lazily by the model builder as well)
-    from pymc.logprob.transforms import Transform as _Transform
-except ImportError:  # pragma: no cover
-    _Transform = object
+@functools.lru_cache(maxsize=1)
+def scaled_transform_class():
+    """``ScaledTransform``, a subclass of PyMC's transform base class, built on first use so that
+    ``import bayes_ket`` (and a bad request's error) never loads PyMC."""
+    from pymc.logprob.transforms import Transform
 
+    class ScaledTransform(Transform):
+        """``base`` (log, or identity when None) followed by division by a constant ``scale``.
 
-class ScaledTransform(_Transform):
-    """``base`` (log, or identity when None) followed by division by a constant ``scale``.
+        Only the sampler's coordinates change (the prior is the same distribution): NUTS then
+        moves every parameter in units near one posterior SD (residual SDs are known to ~2%, curve
+        coefficients to a few points), so warm-up does not spend its first windows on a metric
+        that is off by a factor of 200. Scales come from the design (EM fit, numbers of rows).
+        """
 
-    Only the sampler's coordinates change (the prior is the same distribution): NUTS then
-    moves every parameter in units near one posterior SD (residual SDs are known to ~2%, curve
-    coefficients to a few points), so warm-up does not spend its first windows on a metric
-    that is off by a factor of 200. Scales come from the design (EM fit, numbers of rows).
-    """
+        name = "scaled"
 
-    name = "scaled"
+        def __init__(self, base, scale):
+            self.base = base
+            self.scale = np.asarray(scale, float)
 
-    def __init__(self, base, scale):
-        self.base = base
-        self.scale = np.asarray(scale, float)
+        def forward(self, value, *inputs):
+            x = value if self.base is None else self.base.forward(value, *inputs)
+            return x / self.scale
 
-    def forward(self, value, *inputs):
-        x = value if self.base is None else self.base.forward(value, *inputs)
-        return x / self.scale
+        def backward(self, value, *inputs):
+            x = value * self.scale
+            return x if self.base is None else self.base.backward(x, *inputs)
 
-    def backward(self, value, *inputs):
-        x = value * self.scale
-        return x if self.base is None else self.base.backward(x, *inputs)
+        def log_jac_det(self, value, *inputs):
+            import pytensor.tensor as pt
 
-    def log_jac_det(self, value, *inputs):
-        import pytensor.tensor as pt
+            if self.base is None:
+                return pt.zeros_like(value) + np.log(self.scale)
+            base = self.base.log_jac_det(value * self.scale, *inputs)
+            if self.base.name in ("ordered", "simplex"):  # their log-Jacobian is summed over the last axis
+                return base + pt.sum(pt.zeros_like(value) + np.log(self.scale), axis=-1)
+            return base + np.log(self.scale)
 
-        if self.base is None:
-            return pt.zeros_like(value) + np.log(self.scale)
-        base = self.base.log_jac_det(value * self.scale, *inputs)
-        if self.base.name in ("ordered", "simplex"):  # their log-Jacobian is summed over the last axis
-            return base + pt.sum(pt.zeros_like(value) + np.log(self.scale), axis=-1)
-        return base + np.log(self.scale)
+    return ScaledTransform
 
 
 # ---- design ------------------------------------------------------------------------------------
