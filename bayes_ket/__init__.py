@@ -44,6 +44,7 @@ _LAZY = {
     "compare": (".results", "compare"),
     "sweep": (".sweeps", "sweep"),
     "plot_sweep": (".plots", "plot_sweep"),
+    "ipd_meta_sequential": (".families.ipd_meta", "ipd_meta_sequential"),
 }
 
 __all__ = sorted(["BayesKetError", "BayesKetWarning", "sensitivity", "simulate", *_LAZY])

@@ -42,9 +42,9 @@ def family_of(card) -> Family:
 
 
 def _register_builtins() -> None:
-    from . import items, trajectory
+    from . import ipd_meta, items, trajectory
 
-    for module in (trajectory, items):
+    for module in (trajectory, items, ipd_meta):
         register(module.FAMILY)
 
 

@@ -61,14 +61,15 @@ class Quantity:
                median of 1/RD, interval [1/upper, 1/lower] of RD's interval, infinite upper
                bound when RD's interval reaches 0)
     source   : the variable the summariser reads, when it is not ``name``
-    relevant : when set, rows carry ``prob_relevant`` = P(|quantity| > relevant)
+    relevant : when set, rows carry ``prob_relevant`` = P(|quantity| > relevant); a number, or
+               {dim: {coordinate value: size}} when the size differs along one coordinate
     """
 
     name: str
     group: str = "posterior"
     summary: str = "draws"
     source: str | None = None
-    relevant: float | None = None
+    relevant: float | dict | None = None
 
     @property
     def variable(self) -> str:
