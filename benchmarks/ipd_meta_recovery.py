@@ -35,6 +35,7 @@ STUDY = ("trd_threshold", "crossover", "active_placebo")
 def fit(trial, draws, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bk.BayesKetWarning)
+        kw = {"missing": "complete", "shrinkage": "normal", "mstar": False} | kw  # part 1's behaviour
         f = bk.fit("ipd_meta", trial, draws=draws, tune=draws, chains=4, seed=1, progressbar=False, **kw)
         return f, f.summary(ci_prob=0.9)
 

@@ -22,6 +22,8 @@ from conftest import MOCK, quiet
 PATIENT = ["age", "female", "bmi", "msm"]
 STUDY = ["trd_threshold", "crossover", "active_placebo"]
 TINY = dict(draws=200, tune=200, chains=2, progressbar=False)
+#: part 1's behaviour (complete cases, normal priors, no M*), kept as options
+PART1 = dict(missing="complete", shrinkage="normal", mstar=False)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def small_ipd():
 
 @pytest.fixture(scope="module")
 def mock_ipd(ipd_trial):
-    a = quiet(Analysis, "ipd_meta", ipd_trial, moderators=["age", "female"], study_moderators=STUDY)
+    a = quiet(Analysis, "ipd_meta", ipd_trial, moderators=["age", "female"], study_moderators=STUDY, **PART1)
     return a.sample(seed=1, **MOCK)
 
 
@@ -72,7 +74,7 @@ def test_design_first_period_visits_and_linking(ipd_trial):
 
 def test_moderator_coding_within_across(ipd_trial):
     d = quiet(fam.FAMILY.design, ipd_trial, load_card("ipd_meta"), moderators=["age", "female"],
-              study_moderators=["crossover"])
+              study_moderators=["crossover"], **PART1)
     assert d.mod_kind == {"age": "continuous", "female": "binary", "crossover": "binary"}
     assert d.mod_scale["female"] == 1.0 and d.mod_scale["age"] == pytest.approx(np.nanstd(d.X[:, 0], ddof=1))
     Xw, Xa = d.within_across()
@@ -84,7 +86,7 @@ def test_moderator_coding_within_across(ipd_trial):
 
 def test_complete_cases_warn_per_study_and_moderator(ipd_trial):
     with pytest.warns(bk.BayesKetWarning) as record:
-        d = fam.FAMILY.design(ipd_trial, load_card("ipd_meta"), moderators=["msm"])
+        d = fam.FAMILY.design(ipd_trial, load_card("ipd_meta"), moderators=["msm"], missing="complete")
     never = [s for s, t in ipd_trial.truth["studies"].items() if "msm" not in t["collects"]]
     texts = [str(w.message) for w in record]
     for s in never:
@@ -255,7 +257,7 @@ def test_methods_figures_and_save(mock_ipd, tmp_path):
 
 def test_points_scale_and_options_build(small_ipd):
     a = quiet(Analysis, "ipd_meta", small_ipd, outcome_scale="points", study_intercepts="random",
-              residual="study", linking_error=True, moderators=["age"], study_moderators=["crossover"])
+              residual="study", linking_error=True, moderators=["age"], study_moderators=["crossover"], **PART1)
     names = {v.name for v in a.model.free_RVs}
     assert {"baseline_coef_scaled", "intercept_mean_scaled", "sd_study", "sd_link", "log_sigma_scaled",
             "across_coef_scaled", "study_moderator_coef_scaled"} <= names
@@ -277,6 +279,7 @@ def test_calibration_generators_round_trip():
     rng = np.random.default_rng(0)
     trial = fam.FAMILY.calibration_trial(rng)
     a = Analysis("ipd_meta", trial, moderators=["age", "female"], study_moderators=["crossover"])
+    assert a.design.shrinkage == "horseshoe" and a.design.mstar  # the card's defaults
     draws = fam.FAMILY.prior_draws(a.model, 2, rng)
     sim = fam.FAMILY.simulate(a.design, draws[0], rng)
     b = a.rebind(sim)  # the same structure: the compiled sampler is reused

@@ -150,7 +150,7 @@ class IpdMetaFamily(Family):
     name = "ipd_meta"
     unit_dims = ("patient",)
     coordinate_columns = ("visit", "arm", "study", "moderator", "level")
-    dim_names: dict = {}
+    dim_names: dict = {"imputed_moderator": "moderator", "mstar_moderator": "moderator"}
 
     # ---- data -> model -------------------------------------------------------------------
     def design(self, trial, card, outcome=None, moderators=None, time=None, **options) -> IpdMetaDesign:
@@ -169,7 +169,9 @@ class IpdMetaFamily(Family):
             moderators = card.settings.get("moderators") or None
         if options.get("study_moderators") is None and card.settings.get("study_moderators"):
             options["study_moderators"] = card.settings["study_moderators"]
-        return dsg.build(trial, card, outcome=outcome, moderators=moderators, **options)
+        d = dsg.build(trial, card, outcome=outcome, moderators=moderators, **options)
+        d.request = {"card": card, "outcome": outcome, "options": dict(options)}  # M* cross-validation refits
+        return d
 
     def priors(self, card, d: IpdMetaDesign, overrides: dict | None = None) -> dict:
         """Card priors in outcome units (scale "range": 100 for percent, the scale's range for points)."""
@@ -185,13 +187,15 @@ class IpdMetaFamily(Family):
 
         n_chain, n_draw = extras.shape
         labels = unit_labels(d)
-        idata.add_groups(log_likelihood=xr.Dataset(
-            {"y_patient": (("chain", "draw", "patient_unit"), extras.full("unit_loglik"))},
-            coords={"patient_unit": labels}))
-        pieces = []
+        pieces, loglik = [], []
         V = len(d.visits)
-        for sl, ex in extras.chunks(["mean_cov"]):
-            pieces.append(replicate_rates(d, ex["mean_cov"][..., :V], ex["mean_cov"][..., V:], rng))
+        for sl, ex in extras.chunks(["unit_out"]):
+            out = ex["unit_out"]
+            pieces.append(replicate_rates(d, out[..., :V], out[..., V:V + 3], rng))
+            loglik.append(out[..., V + 3])
+        idata.add_groups(log_likelihood=xr.Dataset(
+            {"y_patient": (("chain", "draw", "patient_unit"), np.concatenate(loglik).reshape(n_chain, n_draw, -1))},
+            coords={"patient_unit": labels}))
         data = {}
         for name in pieces[0]:
             value = np.concatenate([p[name] for p in pieces]).reshape((n_chain, n_draw) + pieces[0][name].shape[1:])
@@ -285,6 +289,8 @@ class IpdMetaFamily(Family):
             "moderator_missing": d.moderator_missing.to_dict("records"),
             "never_measured": d.never_measured,
             "converted_studies": sorted({s for s, c in zip(d.units["study"], d.converted) if c}),
+            "imputed_share": {m: float(np.isnan(d.X[:, k]).mean()) for k, m in enumerate(d.patient_moderators)}
+            if d.missing == "impute" else {},
             "notes": d.notes,
             **shared.excluded_meta(d.exclusions),
         }

@@ -100,6 +100,7 @@ class IpdMetaDesign:
     moderator_missing: pd.DataFrame
     never_measured: dict
     split_levels: bool = True
+    request: dict = field(default_factory=dict)
     exclusions: shared.Exclusions = field(default_factory=shared.Exclusions)
     notes: list = field(default_factory=list)
 

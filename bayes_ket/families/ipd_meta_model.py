@@ -34,32 +34,52 @@ def bivariate_loglik(r1, r2, o1, o2, s11, s12, s22):
 
 
 def linear_mean(p: dict, a: dict):
-    """Mean (n, V) of the units described by arrays ``a`` under parameters ``p`` (module ``ipd_meta``)."""
-    sidx = a["sidx"]
-    mu = p["intercept"][sidx]
+    """Mean (n, V) of the units described by arrays ``a`` under parameters ``p`` (module ``ipd_meta``).
+
+    Study-level terms are summed per study first and sent to the units once, by the one-hot matrix
+    ``a["study_onehot"]`` (n, J) in the model (a matrix product: its gradient is another product,
+    where a gather's would be a scatter-add, slow on CPUs) or by indexing in numpy."""
+    study_mu = p["intercept"]
+    if "across_coef" in p:
+        study_mu = study_mu + a["Xa"] @ p["across_coef"]
+    if "study_moderator_coef" in p:
+        study_mu = study_mu + a["Sm"] @ p["study_moderator_coef"]
+    study_te = p["effect"][None, :] + 0.0 * p["intercept"]
+    if "study_deviation" in p:
+        study_te = study_te + p["study_deviation"]
+    if "moderation_across" in p:
+        study_te = study_te + a["Xa"] @ p["moderation_across"]
+    if "moderation_study" in p:
+        study_te = study_te + a["Sm"] @ p["moderation_study"]
+    mu = to_units(a, study_mu)
+    te = to_units(a, study_te)
     if "baseline_coef" in p:
         mu = mu + a["base_c"][:, None] * p["baseline_coef"][None, :]
     if "moderator_coef" in p:
-        mu = mu + a["Xw"] @ p["moderator_coef"]
-    if "across_coef" in p:
-        mu = mu + (a["Xa"] @ p["across_coef"])[sidx]
-    if "study_moderator_coef" in p:
-        mu = mu + (a["Sm"] @ p["study_moderator_coef"])[sidx]
-    te = p["effect"][None, :] + 0.0 * mu
-    if "study_deviation" in p:
-        te = te + p["study_deviation"][sidx]
+        mu = mu + _within(a, p["moderator_coef"])
     if "moderation_within" in p:
-        te = te + a["Xw"] @ p["moderation_within"]
-    if "moderation_across" in p:
-        te = te + (a["Xa"] @ p["moderation_across"])[sidx]
-    if "moderation_study" in p:
-        te = te + (a["Sm"] @ p["moderation_study"])[sidx]
+        te = te + _within(a, p["moderation_within"])
     mu = mu + a["c"][:, None] * te
     if "period_coef" in p:
         mu = mu + a["period2"][:, None] * p["period_coef"][None, :]
     if "patient_effect" in p:
         mu = mu + p["patient_effect"][a["pidx"]][:, None]
     return mu
+
+
+def to_units(a: dict, x):
+    """Per-study rows x (J, ...) -> per-unit rows (n, ...)."""
+    return a["study_onehot"] @ x if "study_onehot" in a else x[a["sidx"]]
+
+
+def _within(a: dict, coef):
+    """Xw @ coef, where Xw = a["Xw"] + sum of U @ E over a["Xw_latent"] (imputed moderators' columns,
+    U (n, k) latent deviations, E (k, P) their positions): computed as U @ (E @ coef), never forming
+    the (n, P) sum."""
+    out = a["Xw"] @ coef
+    for U, E in a.get("Xw_latent", ()):
+        out = out + U @ (E @ coef)
+    return out
 
 
 def design_arrays(d) -> dict:
@@ -129,13 +149,10 @@ def unit_scales(d) -> dict:
     return out
 
 
-def _corr(name, eta):
-    """2 x 2 LKJ(eta) correlation as (r + 1) / 2 ~ Beta(eta, eta), so eta stays a (sweepable) pm.Data."""
-    return 2.0 * pm.Beta(f"{name}_unit", eta, eta) - 1.0
-
-
 # ---- the model ------------------------------------------------------------------------------------
 def build_model(d, priors: dict):
+    from . import ipd_meta_impute as imp
+
     """(pm.Model, extras): extras are the per-unit mean (n, V), covariance entries (n, 3) and log-likelihood."""
     V, J = len(d.visits), d.n_studies
     P, Q = len(d.patient_moderators), len(d.study_moderators)
@@ -156,6 +173,7 @@ def build_model(d, priors: dict):
     with pm.Model(coords=coords) as model:
         hp = {name: pm.Data(name, float(value)) for name, value in priors.items()}
         a = {k: pm.Data(f"unit_{k}", v) for k, v in a_np.items()}
+        a["study_onehot"] = pm.Data("unit_study_onehot", np.eye(J)[d.study_idx])
         y = pm.Data("y", Yf)
         o = pm.Data("y_observed", obs)
         p = {}
@@ -176,37 +194,12 @@ def build_model(d, priors: dict):
             tau = pm.HalfNormal("tau", hp["tau_sigma"], dims="visit")
             z = pm.Normal("study_z", 0.0, 1.0, dims=("study", "visit"))
             if V == 2:
-                r = _corr("corr_study", hp["corr_study_eta"])
+                r = 2.0 * pm.Beta("corr_study_unit", hp["corr_study_alpha"], hp["corr_study_beta"]) - 1.0
                 pm.Deterministic("corr_study", r)
                 D = pt.stack([tau[0] * z[:, 0], tau[1] * (r * z[:, 0] + pt.sqrt(1.0 - r**2) * z[:, 1])], axis=1)
             else:
                 D = tau[None, :] * z
             p["study_deviation"] = pm.Deterministic("study_deviation", D, dims=("study", "visit"))
-        # moderators
-        ps_p = pm.Data("moderator_prior_scale", d.prior_scale(d.patient_moderators)) if P else None
-        ps_s = pm.Data("study_moderator_prior_scale", d.prior_scale(d.study_moderators)) if Q else None
-        if P:
-            p["moderator_coef"] = normal("moderator_coef", 0.0, hp["moderator_effect_sigma"] * ps_p[:, None],
-                                            dims=("patient_moderator", "visit"))
-            p["moderation_within"] = within_interactions(d, hp, ps_p, us)
-            if d.split_levels:
-                p["moderation_across"] = normal("moderation_across", 0.0, hp["moderation_sigma"] * ps_p[:, None],
-                                                dims=("patient_moderator", "visit"))
-            if d.intercepts == "random" and d.split_levels:
-                p["across_coef"] = normal("across_coef", 0.0, hp["moderator_effect_sigma"] * ps_p[:, None],
-                                             dims=("patient_moderator", "visit"))
-        if Q:
-            p["moderation_study"] = normal("moderation_study", 0.0, hp["moderation_sigma"] * ps_s[:, None],
-                                              dims=("study_moderator", "visit"))
-            if d.intercepts == "random":
-                p["study_moderator_coef"] = normal("study_moderator_coef", 0.0,
-                                                      hp["moderator_effect_sigma"] * ps_s[:, None],
-                                                      dims=("study_moderator", "visit"))
-        if d.has_patient_level:
-            sd_pat = pm.HalfNormal("sd_patient", hp["sd_patient_sigma"])
-            zp = pm.Normal("patient_z", 0.0, 1.0, dims="patient")
-            p["patient_effect"] = sd_pat * zp
-            p["period_coef"] = normal("period_coef", 0.0, hp["period_sigma"], dims="visit")
         # residual
         # residual SD: log sigma ~ N(log sigma_median, sigma_log_sd); visits' correlation:
         # atanh(rho) ~ N(0, corr_visits_sigma); both sampled on unit scales (scaled_normal)
@@ -216,7 +209,7 @@ def build_model(d, priors: dict):
             log_sig = scaled_normal("log_sigma", pt.log(hp["sigma_median"]), hp["sigma_log_sd"], c, k,
                                     ("study", "visit"))
             sig = pm.Deterministic("sigma", pt.exp(log_sig), dims=("study", "visit"))
-            s_unit = sig[a["sidx"]]
+            s_unit = to_units(a, sig)
         else:
             log_sig = scaled_normal("log_sigma", pt.log(hp["sigma_median"]), hp["sigma_log_sd"], c, k, "visit")
             sig = pm.Deterministic("sigma", pt.exp(log_sig), dims="visit")
@@ -236,9 +229,50 @@ def build_model(d, priors: dict):
             s11 = s11 + conv * sd_link**2
             if V == 2:
                 s22 = s22 + conv * sd_link**2
+        # moderators
+        ps_p = pm.Data("moderator_prior_scale", d.prior_scale(d.patient_moderators)) if P else None
+        ps_s = pm.Data("study_moderator_prior_scale", d.prior_scale(d.study_moderators)) if Q else None
+        if P:
+            p["moderator_coef"] = normal("moderator_coef", 0.0, hp["moderator_effect_sigma"] * ps_p[:, None],
+                                            dims=("patient_moderator", "visit"))
+            p["moderation_within"] = within_interactions(d, hp, ps_p, us, sig)
+            if d.split_levels:
+                p["moderation_across"] = normal("moderation_across", 0.0, hp["moderation_sigma"] * ps_p[:, None],
+                                                dims=("patient_moderator", "visit"))
+            if d.intercepts == "random" and d.split_levels:
+                p["across_coef"] = normal("across_coef", 0.0, hp["moderator_effect_sigma"] * ps_p[:, None],
+                                             dims=("patient_moderator", "visit"))
+        if Q:
+            p["moderation_study"] = normal("moderation_study", 0.0, hp["moderation_sigma"] * ps_s[:, None],
+                                              dims=("study_moderator", "visit"))
+            if d.intercepts == "random":
+                p["study_moderator_coef"] = normal("study_moderator_coef", 0.0,
+                                                      hp["moderator_effect_sigma"] * ps_s[:, None],
+                                                      dims=("study_moderator", "visit"))
+        if d.has_patient_level:
+            sd_pat = pm.HalfNormal("sd_patient", hp["sd_patient_sigma"])
+            zp = pm.Normal("patient_z", 0.0, 1.0, dims="patient")
+            p["patient_effect"] = sd_pat * zp
+            p["period_coef"] = normal("period_coef", 0.0, hp["period_sigma"], dims="visit")
+        # --- missing moderators: the covariate model, latent study means, exact marginalisation ----------
+        pl = imp.plan(d)
+        if pl is not None:
+            model.add_coord("imputed_continuous", [d.patient_moderators[k] for k in pl["cont"]])
+            model.add_coord("imputed_binary", [d.patient_moderators[k] for k in pl["bins"]])
+            M, S_, p_bin = imp.covariate_model(d, pl, hp, scaled_normal)
+            Xw, latent, Xa, means = imp.latent_arrays(d, pl, a, M, p_bin)
+            a = dict(a, Xw=Xw, Xw_latent=latent, Xa=Xa)
+            p["Xa_latent"] = Xa
+        elif P:
+            means = pm.Data("moderator_study_mean_observed", d.study_means())
+        if P and d.mstar:
+            pm.Deterministic("moderator_study_mean", means, dims=("study", "patient_moderator"))
         mu = linear_mean(p, a)
-        # --- the likelihood (and, in part 2, the covariate model and imputation) -------------------------
-        loglik, mu_out, cov_out = likelihood(d, p, a, mu, y, o, s11, s12, s22, hp)
+        # --- the likelihood -----------------------------------------------------------------------------
+        if pl is not None:
+            loglik, mu_out, cov_out = imp.marginal_likelihood(d, pl, p, a, mu, y, o, s11, s12, s22, S_, p_bin)
+        else:
+            loglik, mu_out, cov_out = likelihood(d, p, a, mu, y, o, s11, s12, s22, hp)
         pm.Potential("y_loglik", pt.sum(loglik))
         # --- summary quantities ------------------------------------------------------------------
         study_effect = p["effect"][None, :] + 0.0 * p["intercept"]
@@ -250,16 +284,44 @@ def build_model(d, priors: dict):
             study_effect = study_effect + a["Sm"] @ p["moderation_study"]
         pm.Deterministic("study_effect", study_effect, dims=("study", "visit"))
         # one compiled function for the predictive draws: mean (n, V) and covariance entries (n, 3) side by side
-        extras_ = {"mean_cov": pt.concatenate([mu_out, cov_out], axis=1), "unit_loglik": loglik}
+        # (one compiled function: mean (n, V), covariance entries (n, 3), log-likelihood (n, 1) side by side)
+        extras_ = {"unit_out": pt.concatenate([mu_out, cov_out, loglik[:, None]], axis=1)}
         extras_ |= model_extras(d, p, a)
     return model, extras_
 
 
-def within_interactions(d, hp, ps_p, us):
-    """Treatment x within-study moderator interactions (P, V): normal priors (part 1)."""
-    c, k = us["moderation_within"]
-    return scaled_normal("moderation_within", 0.0, hp["moderation_sigma"] * ps_p[:, None], c, k,
-                         ("patient_moderator", "visit"))
+def within_interactions(d, hp, ps_p, us, sigma):
+    """Treatment x within-study moderator interactions gw (P, V) per SD of each moderator (per 0 -> 1
+    of a binary one): normal priors, or the regularised horseshoe (Piironen & Vehtari 2017) per visit:
+
+        gw_mv = k_m z_mv tau_v lt_mv,   lt^2 = c_v^2 l^2 / (c_v^2 + tau_v^2 l^2),   z ~ N(0, 1)
+        l_mv ~ half-Cauchy(0, 1), tau_v ~ half-Cauchy(0, tau0_v),  c_v^2 ~ InvGamma(nu / 2, nu s^2 / 2)
+        tau0_v = p0 / (P - p0) x 2 sigma_v / sqrt(n_v)
+
+    p0 = moderation_expected_nonzero (at most P - 1/2), s = moderation_slab_scale, nu =
+    moderation_slab_df; 2 sigma_v / sqrt(n_v) is the standard error scale of an interaction with a
+    +-1/2 treatment code. Non-centred, each half-Cauchy as a half-normal times the square root
+    of an InvGamma(1/2, 1/2) (as brms), which samples without the funnel of a direct half-Cauchy.
+    """
+    dims = ("patient_moderator", "visit")
+    if d.shrinkage != "horseshoe":
+        c, k = us["moderation_within"]
+        return scaled_normal("moderation_within", 0.0, hp["moderation_sigma"] * ps_p[:, None], c, k, dims)
+    P = len(d.patient_moderators)
+    n_v = pm.Data("units_per_visit", np.maximum(d.observed.sum(axis=0), 1.0))
+    sig = sigma if sigma.ndim == 1 else sigma.mean(axis=0)
+    p0 = pt.minimum(hp["moderation_expected_nonzero"], P - 0.5)
+    tau0 = p0 / (P - p0) * 2.0 * sig / pt.sqrt(n_v)
+    z = pm.Normal("moderation_within_z", 0.0, 1.0, dims=dims)
+    local = pm.HalfNormal("moderation_local", 1.0, dims=dims) * pt.sqrt(
+        pm.InverseGamma("moderation_local_mix", 0.5, 0.5, dims=dims))
+    tau = tau0 * pm.HalfNormal("moderation_global", 1.0, dims="visit") * pt.sqrt(
+        pm.InverseGamma("moderation_global_mix", 0.5, 0.5, dims="visit"))
+    nu, s = hp["moderation_slab_df"], hp["moderation_slab_scale"]
+    c2 = pm.InverseGamma("moderation_slab", 0.5 * nu, 0.5 * nu * s**2, dims="visit")
+    lt = pt.sqrt(c2[None, :] * local**2 / (c2[None, :] + tau[None, :] ** 2 * local**2))
+    pm.Deterministic("moderation_tau", tau, dims="visit")
+    return pm.Deterministic("moderation_within", ps_p[:, None] * z * tau[None, :] * lt, dims=dims)
 
 
 def likelihood(d, p, a, mu, y, o, s11, s12, s22, hp):
@@ -296,23 +358,56 @@ def moderation_draws(d, post) -> np.ndarray:
 
 
 def derive_extra(d, idata, extras, rng) -> dict:
-    """Derived posterior quantities: moderation per original unit; part 2: imputation shares, M*."""
+    """Derived posterior quantities: moderation per original unit, imputed shares, M* (weights, r, scores)."""
+    import xarray as xr
+
     out = {}
+    shape = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
     if d.moderators:
         out["moderation"] = (("chain", "draw", "moderator", "visit", "level"), moderation_draws(d, idata.posterior),
                              {"moderator": d.moderators, "level": d.levels})
+    if d.missing == "impute" and d.patient_moderators:
+        share = np.array([float(np.isnan(d.X[:, k]).mean()) for k in range(len(d.patient_moderators))])
+        out["imputed_share"] = (("chain", "draw", "imputed_moderator"), np.broadcast_to(share, shape + share.shape),
+                                {"imputed_moderator": list(d.patient_moderators)})
+    if d.mstar:
+        from . import ipd_meta_mstar as ms
+
+        extra, scores = ms.derive(d, idata, rng)
+        out |= extra
+        labels = [str(p) for p in d.units["patient"]] if d.periods == "first" else [
+            f"{p}|{q}" for p, q in zip(d.units["patient"], d.units["period"])]
+        arm = np.where(d.arm == 1, "ketamine", "control")
+        idata.add_groups(constant_data=xr.Dataset(
+            {"mstar_score": (("mstar_unit", "visit", "stat"), scores),
+             "mstar_outcome": (("mstar_unit", "visit"), d.Y),
+             "mstar_patient": ("mstar_unit", np.array(labels, dtype=object).astype(str)),
+             "mstar_study": ("mstar_unit", np.asarray(d.units["study"], dtype=str)),
+             "mstar_arm": ("mstar_unit", arm.astype(str))},
+            coords={"visit": d.visits, "stat": ["mean", "lower", "upper"], "mstar_unit": np.arange(d.n)}))
     return out
 
 
 def extra_quantities(d) -> list:
-    return []
+    from .base import Quantity
+
+    pp = "posterior_predictive"
+    q = []
+    if d.missing == "impute" and d.patient_moderators:
+        q.append(Quantity("imputed_share", pp))
+    if d.mstar:
+        q += [Quantity("mstar_weight", pp), Quantity("mstar_r", pp)]
+        if d.mstar_cv:
+            q.append(Quantity("mstar_r_cv", pp))
+    return q
 
 
 def mstar_scores(fit, *args, **kwargs):
-    from ..errors import BayesKetError
+    """Per patient and visit: the M* score (posterior mean, 90% interval), study, arm and outcome
+    (``ipd_meta_mstar``)."""
+    from .ipd_meta_mstar import mstar_scores as scores
 
-    raise BayesKetError("This fit has no combined moderator M*. Fix: bk.fit('ipd_meta', ..., mstar=True) with at "
-                        "least two patient moderators.")
+    return scores(fit)
 
 
 # ---- numpy twins (the generator) ----------------------------------------------------------------------
