@@ -53,7 +53,16 @@ level; per original unit; level "within" | "across" | "study"; rows carry prob_r
 sigma, corr_visits, corr_study, response_rate / remission_rate (visit, arm), response_difference,
 nnt_response (visit): shares of the analysed units in replicated data (scores rounded and
 clipped to the scale; response: >= 50 % improvement; remission: score <= the card's 9).
-Part 2 (``ipd_meta_model``): imputed_share, mstar_weight, mstar_r, mstar_r_cv.
+
+Defaults of the card (part 2): missing moderators imputed inside the model (``ipd_meta_impute``:
+hierarchical covariate model, missing values integrated out exactly, no patient dropped;
+``imputed_share`` (moderator) and ``fit.imputation()`` list the shares and the studies that never
+measured each moderator); the within-study interactions under a regularised horseshoe
+(``ipd_meta_model.within_interactions``); the combined moderator M* (``ipd_meta_mstar``:
+``mstar_weight`` (moderator, visit), ``mstar_r`` (visit), ``mstar_r_cv`` (visit, with
+mstar_cv=True), ``fit.mstar_scores()``). Part 1's behaviour: ``missing="complete"`` (patients
+missing a moderator excluded, warned per study and moderator), ``shrinkage="normal"``,
+``mstar=False``. ``bk.ipd_meta_sequential``: the seed's one-moderator-at-a-time analysis.
 
 Sign: percent: effect > 0 = more improvement with ketamine, moderation > 0 = stronger
 benefit; points: effect < 0 = fewer symptoms, moderation > 0 = weaker benefit.

@@ -93,9 +93,11 @@ def scaled_normal(name, mu, sigma, centre, scale, dims):
     sigma / scale): the same prior, with the sampler's coordinate z near N(0, 1) a posteriori when
     (centre, scale) are a crude estimate and its standard error (``unit_scales``). NUTS's first
     warm-up window (identity metric) then meets parameters of similar scale, instead of
-    intercepts with SD ~5 beside a log residual SD with SD ~0.03."""
-    c = pm.Data(f"{name}_centre", centre)
-    k = pm.Data(f"{name}_scale", scale)
+    intercepts with SD ~5 beside a log residual SD with SD ~0.03. (centre, scale) are constants of
+    the compiled model, not data: a replicate swapped in by ``Analysis.rebind`` (calibration) keeps
+    them, so z keeps its meaning and SBC may rank it."""
+    c = pt.constant(np.asarray(centre, float))
+    k = pt.constant(np.asarray(scale, float))
     z = pm.Normal(f"{name}_scaled", (mu - c) / k, sigma / k, dims=dims, initval=np.zeros(np.shape(centre)))
     return pm.Deterministic(name, c + k * z, dims=dims)
 
