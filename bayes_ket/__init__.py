@@ -46,6 +46,7 @@ _LAZY = {
     "plot_sweep": (".plots", "plot_sweep"),
     "plot_trajectories": (".plots.trajectories", "plot_trajectories"),
     "select_classes": (".families.classes", "select_classes"),
+    "ipd_meta_sequential": (".families.ipd_meta", "ipd_meta_sequential"),
 }
 
 __all__ = sorted(["BayesKetError", "BayesKetWarning", "sensitivity", "simulate", *_LAZY])

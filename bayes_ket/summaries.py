@@ -3,10 +3,12 @@
 A family's ``Quantity`` names its summariser ("draws" or "nnt"); ``summarise`` turns the
 draws (chain, draw, coords...) into rows: coordinates, mean, sd, lower, upper (an
 equal-tailed interval at ``ci_prob``), prob_positive, r_hat, ess_bulk, ess_tail, and
-``prob_relevant`` where the quantity sets a relevant size. With ``weights`` (normalised
-importance weights over the flattened draws, as a prior sweep's PSIS reweighting gives)
-every statistic is the weighted one (xarray's weighted mean and quantiles); R-hat and
-ESS are the unweighted draws', the ESS multiplied by ``ess_scale``.
+``prob_relevant`` where the quantity sets a relevant size (one number, or one per value of a
+coordinate). Cells of a quantity's grid whose draws are all missing (NaN: a combination
+that does not exist, e.g. a study-level moderator at the within-study level) are not rows.
+With ``weights`` (normalised importance weights over the flattened draws, as a prior sweep's
+PSIS reweighting gives) every statistic is the weighted one (xarray's weighted mean and
+quantiles); R-hat and ESS are the unweighted draws', the ESS multiplied by ``ess_scale``.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ def _to_frame(ds: xr.Dataset, quantity: str, order: list) -> pd.DataFrame:
 def summarise_draws(da: xr.DataArray, name: str, ci_prob: float, weights=None, ess_scale: float = 1.0,
                     relevant: float | None = None) -> pd.DataFrame:
     """Rows of the "draws" summariser for draws ``da`` (chain, draw, coords...)."""
+    keep = da.notnull().any(("chain", "draw"))
+    if not bool(keep.all()):  # cells of a quantity's grid that do not exist (all draws NaN) are not rows
+        da = da.where(keep, 0.0)
     sample = da.stack(sample=("chain", "draw")).transpose("sample", ...)
     w = None if weights is None else xr.DataArray(np.asarray(weights, float), dims="sample")
     ds = _stats(sample.drop_vars(["sample", "chain", "draw"], errors="ignore"), ci_prob, w)
@@ -77,10 +82,24 @@ def summarise_draws(da: xr.DataArray, name: str, ci_prob: float, weights=None, e
     ds["ess_tail"] = ds["ess_tail"] * ess_scale
     order = list(STAT_COLUMNS)
     if relevant is not None:
-        big = (abs(sample) > relevant).astype(float)
+        big = (abs(sample) > _relevant_sizes(relevant, sample)).astype(float)
         ds["prob_relevant"] = big.mean("sample") if w is None else big.weighted(w).mean("sample")
         order.append("prob_relevant")
+    if not bool(keep.all()):
+        ds["_keep"] = keep
+        table = _to_frame(ds, name, order + ["_keep"])
+        return table[table["_keep"].astype(bool)].drop(columns="_keep").reset_index(drop=True)
     return _to_frame(ds, name, order)
+
+
+def _relevant_sizes(relevant, sample: xr.DataArray):
+    """A relevant size: one number, or {dim: {coordinate value: size}} for sizes that differ along
+    one coordinate (e.g. per moderator unit); a value without a size gets NaN (prob_relevant 0)."""
+    if not isinstance(relevant, dict):
+        return relevant
+    (dim, sizes), = relevant.items()
+    labels = sample[dim].values
+    return xr.DataArray([float(sizes.get(str(v), np.nan)) for v in labels], dims=dim, coords={dim: labels})
 
 
 def summarise_nnt(rd: xr.DataArray, name: str, ci_prob: float, weights=None, ess_scale: float = 1.0,
@@ -112,20 +131,23 @@ SUMMARISERS = {"draws": summarise_draws, "nnt": summarise_nnt}
 
 
 def summarise(da: xr.DataArray, quantity: Quantity, ci_prob: float, weights=None, ess_scale: float = 1.0):
-    """The rows of one quantity, by its summariser. With ``quantity.missing_note``, cells whose draws
-    are all missing have no estimate (every statistic NaN) and carry that ``note``."""
-    table = SUMMARISERS[quantity.summary](da, quantity.name, ci_prob, weights, ess_scale, quantity.relevant)
-    if quantity.missing_note is not None:
-        flag = da.isnull().all(("chain", "draw"))
-        if flag.ndim:
-            keys = list(flag.dims)
-            flags = flag.to_dataframe(name="_missing").reset_index()[keys + ["_missing"]]
-            missing = table[keys].merge(flags, on=keys, how="left")["_missing"].fillna(False).to_numpy(bool)
-        else:
-            missing = np.array([bool(flag)])
-        stats = [c for c in table.columns if c in STAT_COLUMNS or c == "prob_relevant"]
-        table.loc[missing, stats] = np.nan
-        table["note"] = np.where(missing, quantity.missing_note, None)
+    """The rows of one quantity, by its summariser. Cells whose draws are all missing are not rows,
+    unless the quantity sets ``missing_note``: then they are rows with no estimate (every statistic
+    NaN) that carry that ``note``."""
+    if quantity.missing_note is None:  # cells with all draws missing are not rows (summarise_draws)
+        return SUMMARISERS[quantity.summary](da, quantity.name, ci_prob, weights, ess_scale, quantity.relevant)
+    flag = da.isnull().all(("chain", "draw"))
+    table = SUMMARISERS[quantity.summary](da.where(~flag, 0.0), quantity.name, ci_prob, weights, ess_scale,
+                                          quantity.relevant)
+    if flag.ndim:
+        keys = list(flag.dims)
+        flags = flag.to_dataframe(name="_missing").reset_index()[keys + ["_missing"]]
+        missing = table[keys].merge(flags, on=keys, how="left")["_missing"].fillna(False).to_numpy(bool)
+    else:
+        missing = np.array([bool(flag)])
+    stats = [c for c in table.columns if c in STAT_COLUMNS or c == "prob_relevant"]
+    table.loc[missing, stats] = np.nan
+    table["note"] = np.where(missing, quantity.missing_note, None)
     return table
 
 

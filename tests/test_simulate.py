@@ -360,3 +360,44 @@ def test_top_level_alias():
         pytest.skip("bk.simulate is wired in bayes_ket/__init__.py by the package owner")
     sim = bk.simulate if callable(bk.simulate) else bk.simulate.simulate
     assert sim("open_label", n_patients=5).n_patients == 5
+
+
+# ---- ipd_meta options (the default draw never changes with them) ----------------------------
+def test_ipd_meta_options_leave_the_default_draw_alone(default):
+    base = default["ipd_meta"].frame
+    opt = simulate("ipd_meta", ecological=True, null_moderators=4, patient_moderators={"female": 0.0})
+    pd.testing.assert_frame_equal(opt.frame[base.columns].drop(columns="madrs_total").drop(columns="hrsd17_total"),
+                                  base.drop(columns=["madrs_total", "hrsd17_total"]))
+    same = simulate("ipd_meta", ecological=True, null_moderators=4)
+    pd.testing.assert_frame_equal(same.frame[base.columns], base)
+
+
+def test_ipd_meta_ecological_and_null_moderators():
+    t = simulate("ipd_meta", seed=1, ecological=True, null_moderators=8)
+    f = t.frame
+    st = f.groupby("study")
+    eco = st["expectancy"].mean()
+    offset = pd.Series({s: v["effect_offset"] for s, v in t.truth["studies"].items()})
+    assert np.corrcoef(eco[offset.index], offset)[0, 1] > 0.8  # study means track the study effects
+    assert t.truth["model"]["percent"]["moderation"]["expectancy"]["within"] == {"rapid": 0.0, "post_rapid": 0.0}
+    names = t.truth["null_moderators"]
+    assert names == [f"null_{k:02d}" for k in range(1, 9)]
+    assert set(np.unique(f["null_04"].dropna())) <= {0.0, 1.0}
+    never = st[names].apply(lambda g: g.isna().all())
+    assert never.to_numpy().any() and (~never).sum().min() >= 2  # whole studies lack some; each in >= 2 studies
+    assert t.truth["model"]["points"]["moderation"]["null_01"]["within"]["rapid"] == 0.0
+
+
+def test_ipd_meta_truth_on_both_scales(default):
+    m = default["ipd_meta"].truth["model"]
+    pts, pct = m["points"], m["percent"]
+    for v in ("rapid", "post_rapid"):
+        assert pts["effect"][v] < 0 < pct["effect"][v]  # points: negative = benefit; percent: positive
+        slope = pts["percent_per_point"][v]
+        assert -4.5 < slope < -2.5
+        assert pct["tau"][v] == pytest.approx(abs(slope) * 2.0)
+        assert pct["moderation"]["msm"]["within"][v] == pytest.approx(slope * 0.5)
+    assert pct["moderation"]["trd_threshold"]["study"]["post_rapid"] > 0
+    assert set(pct["study_effect"]) == set(default["ipd_meta"].truth["studies"])
+    with pytest.raises(BayesKetError, match="patient_moderators"):
+        simulate("ipd_meta", patient_moderators={"height": 1.0})

@@ -42,9 +42,9 @@ def family_of(card) -> Family:
 
 
 def _register_builtins() -> None:
-    from . import classes, items, trajectory
+    from . import classes, ipd_meta, items, trajectory
 
-    for module in (trajectory, items, classes):
+    for module in (trajectory, items, classes, ipd_meta):
         register(module.FAMILY)
 
 

@@ -61,7 +61,8 @@ class Quantity:
                median of 1/RD, interval [1/upper, 1/lower] of RD's interval, infinite upper
                bound when RD's interval reaches 0)
     source   : the variable the summariser reads, when it is not ``name``
-    relevant : when set, rows carry ``prob_relevant`` = P(|quantity| > relevant)
+    relevant : when set, rows carry ``prob_relevant`` = P(|quantity| > relevant); a number, or
+               {dim: {coordinate value: size}} when the size differs along one coordinate
     missing_note : when set, a cell whose draws are all missing (a cell the design did not
                observe, e.g. a follow-up visit one protocol never had) is a row with no estimate
                and ``note`` = missing_note, rather than an extrapolation
@@ -71,7 +72,7 @@ class Quantity:
     group: str = "posterior"
     summary: str = "draws"
     source: str | None = None
-    relevant: float | None = None
+    relevant: float | dict | None = None
     missing_note: str | None = None
 
     @property

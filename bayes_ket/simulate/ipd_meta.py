@@ -62,6 +62,33 @@ Sizes (keywords) and defaults
 -----------------------------
 n_studies = 17, n_patients = 809 (at least 10 per study).
 
+Options (off by default; the default draw does not change with them: they draw from their
+own random streams)
+------------------------------------------------------------------------------------
+- ``ecological=True``: a patient-level moderator ``expectancy`` (score ~50 +- 10 within a
+  study) whose study means track the studies' effect offsets, mean_j = 50 + 10 (1.2 D_j /
+  sd_study_effect + N(0, 0.25)), while it has no effect on any patient's outcome: an
+  across-study association with no within-study moderation.
+- ``null_moderators=N``: N pure-noise patient moderators ``null_01`` .. (every fourth binary
+  0/1 with P(1) = 0.4, the others N(0, 1)); each study collects each with probability 0.75
+  (at least two studies), and 5 % of the collected values are missing at random.
+- ``patient_moderators={name: lambda}``: overrides the effect moderators lambda (per unit of
+  age, female, bmi, msm; e.g. to set known M* weights).
+
+Truth on the model's scales
+---------------------------
+``truth["model"]["points"]`` and ``truth["model"]["percent"]`` hold what the ipd_meta model
+estimates, keyed by its visit names ("rapid", "post_rapid"): ``effect`` (at the analysed
+patients' mean study features and moderators), ``tau``, ``moderation`` {moderator: {level:
+{visit: value}}} (per original unit; levels within / across / study) and ``study_effect``
+{study: {visit: value}}. Points: ketamine - control in latent MADRS points (negative =
+benefit; moderation positive = weaker benefit). Percent: the same contrasts of percent
+improvement 100 (baseline - score) / baseline (positive = benefit), by Monte Carlo over
+200,000 simulated patients with rounding and clipping (stream 4 of the seed): tau and the
+patient-level moderations are the points values times the local slope d(percent effect) /
+d(points effect); study-level moderations are percent effects at feature 1 minus 0 (their
+control-arm moderators included).
+
 Calibration (the default draw, seed 0, lands in these ranges: tests/test_simulate.py)
 -------------------------------------------------------------------------------
 at the rapid visit (first period only, as the seed): ketamine response (>= 50 %
@@ -82,7 +109,11 @@ from . import _common as C
 
 SCENARIO = "ipd_meta"
 SIZES = {"n_studies": 17, "n_patients": 809}
-OPTIONS: dict = {}
+OPTIONS: dict = {"ecological": False, "null_moderators": 0, "patient_moderators": None}
+ECO_LOADING = 1.2
+NULL_COLLECT_P = 0.75
+NULL_SPORADIC_P = 0.05
+N_MONTE_CARLO = 200_000
 
 MIN_PER_STUDY = 10
 VISITS = ("rapid", "week")
@@ -146,8 +177,15 @@ def _pick(rng, n, k) -> np.ndarray:
     return out
 
 
-def simulate(seed: int = 0, n_studies: int = 17, n_patients: int = 809):
+def simulate(seed: int = 0, n_studies: int = 17, n_patients: int = 809, ecological: bool = False,
+             null_moderators: int = 0, patient_moderators: dict | None = None):
     n_studies = C.check_int(SCENARIO, "n_studies", n_studies, 1)
+    n_null = C.check_int(SCENARIO, "null_moderators", null_moderators, 0)
+    lam = dict(PATIENT_MODERATORS)
+    for m, v in (patient_moderators or {}).items():
+        if m not in lam:
+            raise BayesKetError(f"simulate('{SCENARIO}'): patient_moderators names {m!r}; it takes {sorted(lam)}.")
+        lam[m] = float(v)
     n_patients = C.check_int(SCENARIO, "n_patients", n_patients, MIN_PER_STUDY)
     if n_patients < MIN_PER_STUDY * n_studies:
         raise BayesKetError(
@@ -190,7 +228,7 @@ def simulate(seed: int = 0, n_studies: int = 17, n_patients: int = 809):
         "bmi": np.clip(rng.normal(28, 5.5, n), 17, 50).round(1),
         "msm": C.sample_msm(rng, n, mean=9.0, sd=2.0),
     }
-    w_effect = sum(PATIENT_MODERATORS[m] * (mods[m] - MODERATOR_CENTRES[m]) for m in mods)
+    w_effect = sum(lam[m] * (mods[m] - MODERATOR_CENTRES[m]) for m in mods)
     p = rng.normal(0, SD_PATIENT, n)
     q = rng.normal(0, SD_CHANGE, n)
     crossover = feat["crossover"][study_of] == 1
@@ -228,6 +266,30 @@ def simulate(seed: int = 0, n_studies: int = 17, n_patients: int = 809):
     for m in mods:
         frame[m] = np.where(collects[m][j] == 1, mods[m][pidx], np.nan)
 
+    # ---- options (own random streams: the default draw above never changes) -------------------
+    extra_truth = {}
+    if ecological:
+        r_eco = C.rng_for(seed, 3)
+        m_j = ECO_LOADING * D / SD_STUDY_EFFECT + r_eco.normal(0, 0.25, n_studies)
+        eco = np.round(50 + 10 * (m_j[study_of] + r_eco.normal(0, 1, n)), 1)
+        frame["expectancy"] = eco[pidx]
+        means = np.array([eco[study_of == k].mean() for k in range(n_studies)])
+        slope = float(np.polyfit(means[study_of], D[study_of], 1)[0])
+        extra_truth["ecological"] = {"moderator": "expectancy", "within": 0.0, "study_means": means.tolist(),
+                                     "across_points_per_unit": slope}
+    if n_null:
+        r_null = C.rng_for(seed, 5)
+        names = [f"null_{k + 1:02d}" for k in range(n_null)]
+        for k, name in enumerate(names):
+            binary = k % 4 == 3
+            vals = (r_null.random(n) < 0.4).astype(float) if binary else np.round(r_null.normal(0, 1, n), 2)
+            collect = r_null.random(n_studies) < NULL_COLLECT_P
+            if collect.sum() < 2:
+                collect[r_null.permutation(n_studies)[:2]] = True
+            vals = np.where(collect[study_of] & (r_null.random(n) >= NULL_SPORADIC_P), vals, np.nan)
+            frame[name] = vals[pidx]
+        extra_truth["null_moderators"] = names
+
     studies = {}
     for k, s in enumerate(sid.tolist()):
         studies[s] = {
@@ -259,15 +321,92 @@ def simulate(seed: int = 0, n_studies: int = 17, n_patients: int = 809):
         "control_moderators": CONTROL_MODERATORS,
         "effect": dict(EFFECT),
         "effect_moderators": EFFECT_MODERATORS,
-        "patient_moderators": dict(PATIENT_MODERATORS),
+        "patient_moderators": dict(lam),
         "moderator_centres": dict(MODERATOR_CENTRES),
         "studies": studies,
+        **extra_truth,
     }
+    truth["model"] = _model_truth(seed, frame, feat, x, A, D, control_mean, effect_mean, lam, mods, study_of, sid,
+                                  extra_truth)
     notes = [
         f"simulated IPD meta-analysis: {n_studies} studies, {n_patients} patients, parallel and crossover, "
         "MADRS and/or HRSD-17 totals (bayes_ket.simulate.ipd_meta)"
     ]
     return C.finalize(frame, SCENARIO, truth, notes)
+
+
+def _percent_effect(rng_state, A, control, effect, lam_dot_w=0.0):
+    """Monte-Carlo ketamine - control difference of mean percent improvement, per visit (common
+    random numbers for both arms; scores rounded and clipped as in the generator)."""
+    p, q, e0, e1, w = rng_state
+    y0 = ALPHA + A + p + e0
+    b = np.clip(np.round(y0), 0, 60)
+    ok = b > 0
+    out = {}
+    for v in VISITS:
+        base = ALPHA + A + p + control[v] + q + e1[v]
+        s1 = np.clip(np.round(base + effect[v] + w), 0, 60)
+        s0 = np.clip(np.round(base), 0, 60)
+        out[v] = float(np.mean(100.0 * (s0[ok] - s1[ok]) / b[ok]))
+    return out
+
+
+def _model_truth(seed, frame, feat, x, A, D, control_mean, effect_mean, lam, mods, study_of, sid, extra) -> dict:
+    """What the ipd_meta model estimates, on the points and percent scales (module docstring)."""
+    rng = C.rng_for(seed, 4)
+    n = N_MONTE_CARLO
+    first = frame[(frame["period"] == 1) & (frame["day"] == 0)]
+    j_first = np.searchsorted(sid, first["study"].to_numpy())
+    feat_mean = {f: float(feat[f][j_first].mean()) for f in STUDY_FEATURES}
+    mod_mean = {m: float(mods[m].mean()) for m in mods}
+    names = {"rapid": "rapid", "week": "post_rapid"}
+    # points
+    eff_pts = {v: EFFECT[v] + sum(EFFECT_MODERATORS[f][v] * feat_mean[f] for f in STUDY_FEATURES)
+               + sum(lam[m] * (mod_mean[m] - MODERATOR_CENTRES[m]) for m in mods) for v in VISITS}
+    ctl_pts = {v: CONTROL_CHANGE[v] + sum(CONTROL_MODERATORS[f][v] * feat_mean[f] for f in STUDY_FEATURES)
+               for v in VISITS}
+    w_study = np.array([sum(lam[m] * (mods[m][study_of == k].mean() - MODERATOR_CENTRES[m]) for m in mods)
+                        for k in range(len(sid))])
+    study_pts = {str(s): {names[v]: float(effect_mean[v][k] + w_study[k]) for v in VISITS} for k, s in enumerate(sid)}
+    mod_pts = {m: {lv: {names[v]: lam[m] for v in VISITS} for lv in ("within", "across")} for m in mods}
+    mod_pts |= {f: {"study": {names[v]: EFFECT_MODERATORS[f][v] for v in VISITS}} for f in STUDY_FEATURES}
+    # percent (Monte Carlo)
+    state = (rng.normal(0, SD_PATIENT, n), rng.normal(0, SD_CHANGE, n), rng.normal(0, SIGMA, n),
+             {v: rng.normal(0, SIGMA, n) for v in VISITS}, 0.0)
+    eff_pct = _percent_effect(state, 0.0, ctl_pts, eff_pts)
+    up = _percent_effect(state, 0.0, ctl_pts, {v: eff_pts[v] + 0.5 for v in VISITS})
+    down = _percent_effect(state, 0.0, ctl_pts, {v: eff_pts[v] - 0.5 for v in VISITS})
+    slope = {v: up[v] - down[v] for v in VISITS}  # percent points per latent point of effect (negative)
+    study_pct = {}
+    for k, s in enumerate(sid):
+        e = _percent_effect(state, float(A[k]), {v: control_mean[v][k] for v in VISITS},
+                            {v: effect_mean[v][k] + w_study[k] for v in VISITS})
+        study_pct[str(s)] = {names[v]: e[v] for v in VISITS}
+    mod_pct = {m: {lv: {names[v]: slope[v] * lam[m] for v in VISITS} for lv in ("within", "across")} for m in mods}
+    for f in STUDY_FEATURES:
+        at = {}
+        for level in (0.0, 1.0):
+            shift = level - feat_mean[f]
+            at[level] = _percent_effect(
+                state, 0.0, {v: ctl_pts[v] + CONTROL_MODERATORS[f][v] * shift for v in VISITS},
+                {v: eff_pts[v] + EFFECT_MODERATORS[f][v] * shift for v in VISITS})
+        mod_pct[f] = {"study": {names[v]: at[1.0][v] - at[0.0][v] for v in VISITS}}
+    points = {"effect": {names[v]: float(eff_pts[v]) for v in VISITS},
+              "tau": {names[v]: SD_STUDY_EFFECT for v in VISITS}, "moderation": mod_pts, "study_effect": study_pts,
+              "percent_per_point": {names[v]: slope[v] for v in VISITS}}
+    percent = {"effect": {names[v]: eff_pct[v] for v in VISITS},
+               "tau": {names[v]: abs(slope[v]) * SD_STUDY_EFFECT for v in VISITS}, "moderation": mod_pct,
+               "study_effect": study_pct}
+    for name in extra.get("null_moderators", []):
+        for scale in (points, percent):
+            scale["moderation"][name] = {lv: {"rapid": 0.0, "post_rapid": 0.0} for lv in ("within", "across")}
+    if "ecological" in extra:
+        a = extra["ecological"]["across_points_per_unit"]
+        points["moderation"]["expectancy"] = {"within": {"rapid": 0.0, "post_rapid": 0.0},
+                                              "across": {"rapid": a, "post_rapid": a}}
+        percent["moderation"]["expectancy"] = {"within": {"rapid": 0.0, "post_rapid": 0.0},
+                                               "across": {names[v]: slope[v] * a for v in VISITS}}
+    return {"points": points, "percent": percent}
 
 
 #: documented calibration ranges of the default draw (figure -> (lo, hi)); see calibration()
