@@ -1,6 +1,8 @@
 """The family contract: generic modules know no family; every registered family fulfils the contract."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,12 @@ def test_offset_priors_derived_from_dims_and_standard_normals(mock_fit):
     offsets = set(nc.family.offset_priors(nc.model))
     assert {"patient_z", "study_z", "study_effect_z"} <= offsets
     assert not {"sd_study", "trajectory_coef", "patient_sd"} & offsets
+
+
+def test_the_registry_loads_no_sampler_stack():
+    """Every registered family imports without PyMC, PyTensor or JAX: ``import bayes_ket``, the
+    family registry and a bad request's error stay fast (they load on the first model build)."""
+    script = ("import sys, bayes_ket.families as f; f.names(); "
+              "print(sorted(m for m in ('pymc', 'pytensor', 'jax', 'arviz') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out

@@ -34,7 +34,6 @@ except ImportError:  # PyTensor < 2.32
     from pytensor.graph.basic import graph_inputs
 from pytensor.graph.replace import clone_replace
 
-from .draws import flat_draws  # noqa: F401  (re-exported: families read draws with it)
 
 #: number of times a sampler function was traced (compiled) in this process
 COMPILATIONS = {"count": 0}

@@ -11,7 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data.trial import TrialData
-from ..engine.jax_nuts import flat_draws
+from ..engine.draws import flat_draws
 from ..errors import warn
 from . import classes_post as post
 from .trajectory import draw_patient_effects

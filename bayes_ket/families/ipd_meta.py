@@ -74,17 +74,19 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import pymc as pm
-import pytensor.tensor as pt
 
+from .._lazy import lazy_module
 from ..data.schema import ARM_NAMES
 from ..data.trial import TrialData
-from ..engine.jax_nuts import flat_draws
+from ..engine.draws import flat_draws
 from ..errors import BayesKetError
 from . import design as shared
 from . import ipd_meta_design as dsg
 from . import ipd_meta_model as mdl
 from .base import Family, Quantity
+
+pm = lazy_module("pymc")
+pt = lazy_module("pytensor.tensor")
 
 IpdMetaDesign = dsg.IpdMetaDesign
 bivariate_loglik = mdl.bivariate_loglik

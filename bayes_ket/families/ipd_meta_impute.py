@@ -33,10 +33,12 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
 
+from .._lazy import lazy_module
 from .ipd_meta_model import bivariate_loglik, to_units
+
+pm = lazy_module("pymc")
+pt = lazy_module("pytensor.tensor")
 
 #: a missing-binary configuration count beyond which the exact sum is refused (2^K terms per unit)
 MAX_MISSING_BINARY = 10

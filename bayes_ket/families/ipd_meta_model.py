@@ -7,10 +7,12 @@ PyTensor tensors share, so the model and ``IpdMetaFamily.simulate`` use one func
 from __future__ import annotations
 
 import numpy as np
-import pymc as pm
-import pytensor.tensor as pt
 
+from .._lazy import lazy_module
 from . import ipd_meta_design as dsg
+
+pm = lazy_module("pymc")
+pt = lazy_module("pytensor.tensor")
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 

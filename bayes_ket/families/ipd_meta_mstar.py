@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.jax_nuts import flat_draws
+from ..engine.draws import flat_draws
 
 
 def filled_scores(d) -> np.ndarray:
