@@ -75,9 +75,11 @@ def test_trajectory_sbc_is_uniform(trajectory_sbc_kwargs):
 
 
 @pytest.mark.slow
-def test_sbc_catches_a_halved_effect_prior(trajectory_sbc_kwargs):
-    """Data drawn with the card's effect prior, fitted with its scale halved: effects are over-shrunk."""
-    t = sbc("trajectory", fit_priors={"effect_sigma": 0.125 * 60}, **trajectory_sbc_kwargs)
+def test_sbc_catches_an_over_shrinking_effect_prior(trajectory_sbc_kwargs):
+    """Data drawn with the card's effect prior, fitted with its scale quartered: effects are over-shrunk.
+    (A halved scale is caught at 40 replications on some platforms and not on others, so it is the
+    benchmark's case, benchmarks/sbc.py --inject, at 100 replications.)"""
+    t = sbc("trajectory", fit_priors={"effect_sigma": 0.0625 * 60}, **trajectory_sbc_kwargs)
     u = sbc_uniformity(t).set_index("parameter")
     assert not u.filter(like="effect_coef", axis=0)["inside"].all(), u
 
