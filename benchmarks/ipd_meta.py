@@ -9,7 +9,7 @@ period; the rows our design uses) of bk.simulate("ipd_meta", seed=0); fits our m
 visit (no moderators; card priors; 4 chains x (1000 + 1000)) in a fresh process; runs
 ipd_meta_brms.R (same structure and priors) and ipd_meta_metafor.R (two-stage, REML) on the CSV;
 prints each figures line and the agreement: effect and tau within 0.2 posterior SD of brms's,
-pooled effect within 0.5 SE of metafor's; and min bulk ESS per second of both (API.md metric:
+pooled effect within 0.5 SE of metafor's; and min bulk ESS per second of both (the package's metric:
 wall time of the whole fit, compilation included).
 
 default: the part-1 analysis (complete cases, normal priors: missing="complete", shrinkage="normal") of ipd_meta seed 0 with age, female, bmi,

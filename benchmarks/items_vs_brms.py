@@ -3,7 +3,7 @@
     python benchmarks/items_vs_brms.py [--out DIR] [--csv-only] [--brms-output FILE] [--no-brms]
 
 1. writes the long CSV (patient, study, arm, msm, day, item, score) of
-   bk.simulate("pooled_rct", seed=0) that ../shared/bench/brms/items.R reads;
+   bk.simulate("pooled_rct", seed=0) that benchmarks/brms_items.R reads;
 2. fits the items model in brms's structure (post-baseline rows only, visits as
    factors, item effects constant over visits, patient intercept, MSM centred at its
    patient mean, no study term, priors widened towards brms's defaults), 4 chains x
@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ITEMS_R = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "brms" / "items.R"
-ITEMS_R_FALLBACK = Path("/work/shared/bench/brms/items.R")
+ITEMS_R = Path(__file__).resolve().parent / "brms_items.R"
 #: brms: flat priors on b, student_t(3, 0, 2.5) on SDs; ours widened to be weak at this scale
 BRMS_LIKE_PRIORS = {"effect_mu_sigma": 5.0, "effect_pool_sigma": 2.5, "moderation_mu_sigma": 5.0,
                     "moderation_pool_sigma": 2.5, "trajectory_sigma": 5.0, "moderator_effect_sigma": 5.0,
@@ -112,7 +111,7 @@ def main(argv=None):
     if args.brms_output:
         text = Path(args.brms_output).read_text()
     elif not args.no_brms and shutil.which("Rscript"):
-        script = ITEMS_R if ITEMS_R.exists() else ITEMS_R_FALLBACK
+        script = ITEMS_R
         print(f"running {script} (brms; several minutes) ...", flush=True)
         res = subprocess.run(["Rscript", str(script), str(csv)], capture_output=True, text=True)
         text = res.stdout + res.stderr

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-BRMS_TOTALS = HERE.parents[0].parent / "shared" / "bench" / "brms" / "totals.R"
+BRMS_TOTALS = HERE / "brms_totals.R"
 BRMS_ITEMS = HERE / "items_default.R"
 
 WORKER = r'''

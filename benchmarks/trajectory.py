@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BRMS = HERE.parents[0].parent / "shared" / "bench" / "brms" / "totals.R"
+BRMS = HERE / "brms_totals.R"
 
 FRESH = r"""
 import time, json, warnings
