@@ -20,3 +20,14 @@ class lazy_module:  # noqa: N801 - used like a module
         if self._module is None:
             self._module = importlib.import_module(self._name)
         return getattr(self._module, attribute)
+
+
+def tqdm_bar(**options):
+    """A tqdm progress bar: the notebook widget where ipywidgets is installed, the text bar
+    otherwise (``tqdm.auto`` falls back too, but with a TqdmWarning in every notebook)."""
+    try:
+        import ipywidgets  # noqa: F401
+        from tqdm.auto import tqdm
+    except ImportError:
+        from tqdm import tqdm
+    return tqdm(**options)

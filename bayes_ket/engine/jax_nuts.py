@@ -307,9 +307,9 @@ class _ProgressBar:
 
     def __enter__(self):
         if self.enabled:
-            from tqdm.auto import tqdm
+            from .._lazy import tqdm_bar
 
-            _ProgressBar.current = tqdm(total=self.total, desc="NUTS (jax)", unit="it", leave=False)
+            _ProgressBar.current = tqdm_bar(total=self.total, desc="NUTS (jax)", unit="it", leave=False)
         return self
 
     def __exit__(self, *exc):

@@ -224,7 +224,7 @@ def marginal_likelihood(d, pl, par, a, mu, y, o, s11, s12, s22, S, p):
         E = pm.Data("embed_binary_lik", pl["embed_bins"])
         ps = (onehot * to_units(a, p)[:, None, :]).sum(-1) + (1.0 - real) * 0.5  # (n, K); 0.5 on empty slots
         kb = (E @ beta)[None, :, :] + c[:, None, None] * (E @ gw)[None, :, :]  # (n, Pb, 2)
-        ks = pt.batched_dot(onehot, kb)  # (n, K, 2)
+        ks = pt.einsum("nkp,npv->nkv", onehot, kb)  # (n, K, 2)
         # Units are grouped by their number k of missing binary moderators, each group summed over its
         # own 2^k configurations (most units miss few). Per group, as contractions over the slots:
         # shift_ncv = sum_k (cfg_ck - p_nk) k_nkv, log prior = sum_k cfg_ck logit p_nk + log(1 - p_nk).

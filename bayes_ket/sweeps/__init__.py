@@ -199,6 +199,6 @@ def sweep(model, trial=None, grid=None, out=None, scheduler=None, method="auto",
 
 
 def _bar(total, initial, enabled):
-    from tqdm.auto import tqdm
+    from .._lazy import tqdm_bar
 
-    return tqdm(total=total, initial=initial, desc="prior settings", unit="setting", disable=not enabled)
+    return tqdm_bar(total=total, initial=initial, desc="prior settings", unit="setting", disable=not enabled)
