@@ -21,6 +21,7 @@ import math
 import os
 import shutil
 import tempfile
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -33,6 +34,12 @@ try:
 except ImportError:  # PyTensor < 2.32
     from pytensor.graph.basic import graph_inputs
 from pytensor.graph.replace import clone_replace
+
+with warnings.catch_warnings():
+    # NumPyro imports tqdm.auto, which warns in a notebook kernel without ipywidgets that its bars
+    # fall back to text: a note about the environment, not the analysis (our bars: _lazy.tqdm_bar)
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import tqdm.auto  # noqa: F401
 
 
 #: number of times a sampler function was traced (compiled) in this process
