@@ -343,10 +343,11 @@ def test_ipd_meta_sbc_is_uniform():
     every population-level free parameter's ranks inside the simultaneous band (familywise 1%)."""
     from bayes_ket.calibration import sbc, sbc_uniformity
 
+    # the horseshoe's half-Cauchy scales drawn from the prior include extreme values on 120-patient
+    # trials: at target_accept 0.9, 12 of 40 replications had 1-5 divergences; a smaller step size
+    # (0.95) is what a user would try, and is what this check uses
     t = sbc(_card_with_moderators(), replications=40, thin_to=49, seed=3,
-            sizes={"n_studies": 5, "n_per_study": 24}, fit_options=CAL_FIT)
+            sizes={"n_studies": 5, "n_per_study": 24}, fit_options=CAL_FIT | {"target_accept": 0.95})
     u = sbc_uniformity(t)
     assert u["inside"].all(), u[~u["inside"]]
-    # the horseshoe's half-Cauchy scales drawn from the prior include extreme values, on 120-patient trials:
-    # a few replications show 1-2 divergences (5 of 40 in the recorded run)
     assert (t.groupby("replication")["divergences"].first() == 0).mean() >= 0.8
