@@ -163,7 +163,9 @@ def select_classes(trial, k=range(1, 7), outcome="madrs_total", model="classes",
         t0 = _time.perf_counter()
         analysis = Analysis(model, trial, outcome=outcome, k=K, **options)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            # sampling problems are columns of the table (divergences, max_rhat, sampling_ok), not one
+            # warning per K; every other warning (data, relabelling, modes) still shows
+            warnings.filterwarnings("ignore", message="Sampling problems")
             fit = analysis.sample(seed=seed, progressbar=progressbar, **sample)
             diag = fit.diagnostics()
         loo = fit.loo()
