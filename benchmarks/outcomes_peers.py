@@ -357,6 +357,8 @@ def render() -> str:
         out += coverage_lines(rows, ("remission 10.06", "remission 370"))
         out.append("   coverage, sustained remission (1 per seed):")
         out += coverage_lines(rows, ("sustained",))
+        out.append("   (judged: the population rows. The trial rows estimate the 30 patients' own rates, which differ from the")
+        out.append("   population rate by sampling; their coverage of the population rate is shown for reference only.)")
         obs = pd.DataFrame(rows)
         for q, g in obs.groupby("quantity"):
             out.append(f"   {q}: mean over seeds: observed {g['observed'].mean():.3f} (truth {g['truth'].iloc[0]:.3f}); "
@@ -366,11 +368,11 @@ def render() -> str:
 
 
 def code_version() -> str:
-    """The commit the figures come from (+ "dirty" with uncommitted changes in bayes_ket/)."""
+    """The commit the figures come from (+ "dirty" with uncommitted changes in bayes_ket/ or models/)."""
     git = ["git", "-C", str(HERE.parent)]
     try:
         head = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(git + ["status", "--porcelain", "bayes_ket"], capture_output=True, text=True).stdout
+        dirty = subprocess.run(git + ["status", "--porcelain", "bayes_ket", "models"], capture_output=True, text=True).stdout
     except OSError:
         return "unknown"
     return head + (" (dirty)" if dirty.strip() else "")
