@@ -1,7 +1,7 @@
 """Shared fixtures. Layers: the fast layer samples nothing (mock draws through the real
 post-processing); ``integration`` tests run small real samplings; ``slow`` tests are the
 statistical checks (recovery, coverage, SBC, real data). Fast layer alone:
-``pytest -m "not integration and not slow"``."""
+``pytest -m "not integration and not slow" -n 2`` (two workers, pytest-xdist)."""
 
 import warnings
 

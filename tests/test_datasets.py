@@ -158,7 +158,7 @@ def test_hrsd_conversion_agrees_with_observed_madrs_on_ketamine_moa(moa, record_
     pct_hrsd = scales.percent_improvement(post["hrsd17_total_0"], post["hrsd17_total"])
     r_pct = np.corrcoef(pct_madrs, pct_hrsd)[0, 1]
     for name, value in [("r_total", r_total), ("mean_linked_minus_observed", bias), ("r_percent", r_pct)]:
-        record_property(name, value)
+        record_property(name, float(value))
     print(f"HRSD-17 -> MADRS on ketamine_moa (n={len(both)}): r={r_total:.2f}, mean linked - observed "
           f"{bias:+.1f} points; percent improvement r={r_pct:.2f} (n={len(post)})")
     assert len(both) > 50 and len(post) > 30

@@ -153,3 +153,24 @@ def test_items_calibration_bounded():
     # 120 intervals each (12 trials x 10 items): two-sided, 3 clustered standard errors
     assert cov.loc["effect", "ok"] and cov.loc["moderation", "ok"], cov
     assert (table["divergences"] == 0).mean() >= 0.8
+
+
+def test_generator_links_patient_level_to_the_cutpoints():
+    """The likelihood sees only cutpoints - patient intercepts. A prior draw shifted by s in both
+    patient_level and the cutpoints is the same model, so the generator (used by SBC) must draw the
+    same scores: the intercepts' mean is the drawn patient_level, not a fresh mean (the bug SBC
+    found: every cutpoints_relative rank outside its band)."""
+    from bayes_ket.families import family_of
+
+    family = family_of(load_card("items"))
+    template = family.calibration_trial(np.random.default_rng(0), n_patients=30)
+    analysis = bk.Analysis("items", template)
+    assert "patient_level" in analysis.model.named_vars
+    theta = family.prior_draws(analysis.model, 1, np.random.default_rng(1))[0]
+    shifted = dict(theta, patient_level=np.asarray(theta["patient_level"]) + 1.5,
+                   cutpoints=np.asarray(theta["cutpoints"]) + 1.5)
+    a = family.simulate(analysis.design, theta, np.random.default_rng(2)).frame
+    b = family.simulate(analysis.design, shifted, np.random.default_rng(2)).frame
+    items = [c for c in a.columns if c.startswith("madrs_") and c[6:].isdigit()]
+    assert len(items) == 10
+    pd.testing.assert_frame_equal(a[items], b[items])

@@ -20,6 +20,7 @@ def code(nb) -> str:
     return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
 
 
+@pytest.mark.integration  # real samplings: not in the fast layer
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(path, tmp_path, monkeypatch):
     monkeypatch.setenv("BAYES_KET_NB_DRAWS", "150")

@@ -776,12 +776,19 @@ class ItemsFamily(Family):
 
         Population-level variables (cutpoints, trajectory_coef, moderator_coef, effect_coef,
         moderation_coef, sd_patient_intercept [, sd_patient_item, sd_patient_change], the study
-        and period terms); patient terms are drawn from their prior.
+        and period terms); patient terms are drawn from their prior, with mean ``patient_level``
+        when ``params`` has it (the centred parameterisation's mean of the patient intercepts).
         """
         P = len(d.patients)
         g = {k: np.asarray(v, float)[None] for k, v in params.items()}  # one "draw"
         sd_b = float(np.ravel(params["sd_patient_intercept"])[0])
-        g["patient_intercept"] = sd_b * rng.standard_normal((1, P))
+        b = sd_b * rng.standard_normal((1, P))
+        if "patient_level" in params:
+            # b = patient_level + patient_deviation (the centred form's prior): iid N(0, sd_b) minus
+            # its mean is ZeroSumNormal(sd_b), so the intercepts' mean is the drawn patient_level
+            # (drawing them afresh would break the link between patient_level and the cutpoints)
+            b = b - b.mean() + float(np.ravel(params["patient_level"])[0])
+        g["patient_intercept"] = b
         if d.patient_item:
             g["patient_item"] = float(np.ravel(params["sd_patient_item"])[0]) * rng.standard_normal((1, P, d.K))
         if d.patient_change:
