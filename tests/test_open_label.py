@@ -13,10 +13,6 @@ from bayes_ket.fitting import prepare
 from conftest import MOCK, TINY, quiet
 
 AFTER_4TH, MONTH_12 = 10.06, 370.0
-#: per-visit priors wide enough that the level / effect common to all 16-17 visits keeps a weakly
-#: informative prior (the card's per-visit priors shrink it: see notebooks/open_label.ipynb)
-WIDE_POINTS = {"trajectory_sigma": 60.0}
-WIDE_PERCENT = {"trajectory_sigma": 100.0, "moderator_effect_sigma": 100.0}
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +113,7 @@ def test_headline_numbers_in_plausible_ranges(trial, percent_analysis):
     """2 chains x 150: the trajectory falls over the infusions and partly relapses; remission after
     the 4th infusion and at 12 months and sustained remission are plausible shares of 30 patients
     whose intervals are near the simulator's population rates; the predictor's effect is positive."""
-    fit = quiet(bk.fit, "open_label", trial, priors=WIDE_POINTS, seed=1, **TINY)
+    fit = quiet(bk.fit, "open_label", trial, seed=1, **TINY)  # the card's priors
     s = fit.summary()
     traj = rows(s, "mean_trajectory").set_index("day")["mean"]
     assert 26 < traj[0.0] < 34 and 12 < traj[AFTER_4TH] < 24 and traj[MONTH_12] > traj[AFTER_4TH]
@@ -130,7 +126,7 @@ def test_headline_numbers_in_plausible_ranges(trial, percent_analysis):
     assert 0.02 < sus["mean"] < min(rem.loc[AFTER_4TH, "mean"], rem.loc[MONTH_12, "mean"])
     assert fit.diagnostics()["divergences"] <= 5
 
-    pct = quiet(percent_analysis.sample, priors=WIDE_PERCENT, seed=1, **TINY)
+    pct = quiet(percent_analysis.sample, seed=1, **TINY)  # the card's priors
     me = rows(pct.summary(), "moderator_effect").set_index("day")
     for day in (AFTER_4TH, MONTH_12):
         assert 0.4 < me.loc[day, "mean"] < 2.8 and me.loc[day, "upper"] > truth["hb3_slope"][day] > me.loc[day, "lower"]
