@@ -21,6 +21,7 @@ Writes benchmarks/results/sbc_<family>.txt, sbc_<family>.csv and sbc_<family>.pn
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -43,9 +44,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     from bayes_ket.calibration import sbc, sbc_uniformity
-    from bayes_ket.plots.calibration import plot_sbc_ecdf
-
     from bayes_ket.cards import load_card
+    from bayes_ket.plots.calibration import plot_sbc_ecdf
 
     fit = {"draws": args.draws, "tune": args.draws, "chains": 2}
     if args.target_accept:
@@ -63,8 +63,6 @@ def main(argv=None):
         model = card
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    import sys
-
     lines = [f"# python benchmarks/sbc.py {' '.join(sys.argv[1:] if argv is None else argv)} "
              f"({time.strftime('%Y-%m-%d %H:%M')}): fits 2 x ({args.draws} + {args.draws}), ranks among {args.thin_to}, "
              f"sizes {sizes}, fit options {fit}"]

@@ -159,7 +159,7 @@ def test_generator_links_patient_level_to_the_cutpoints():
     """The likelihood sees only cutpoints - patient intercepts. A prior draw shifted by s in both
     patient_level and the cutpoints is the same model, so the generator (used by SBC) must draw the
     same scores: the intercepts' mean is the drawn patient_level, not a fresh mean (the bug SBC
-    found: every cutpoints_relative rank outside its band)."""
+    found: most cutpoints_relative ranks outside their band)."""
     from bayes_ket.families import family_of
 
     family = family_of(load_card("items"))
