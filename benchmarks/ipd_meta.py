@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -93,7 +94,9 @@ def peers(out: Path, use_r: bool = True):
     out.mkdir(parents=True, exist_ok=True)
     csv = out / "ipd_meta_rapid.csv"
     write_csv(csv)
-    ours_txt = subprocess.run([sys.executable, __file__, "single"], capture_output=True, text=True, check=True).stdout
+    cold = dict(os.environ, BAYES_KET_JAX_CACHE="0")  # API.md's metric: cold compilation caches
+    ours_txt = subprocess.run([sys.executable, __file__, "single"], capture_output=True, text=True, check=True,
+                              env=cold).stdout
     ours = _parse(ours_txt, "ours-ipd-meta")
     lines = [ours["line"], f"  ours: effect {ours['effect']}, tau {ours['tau']}"]
     if use_r and shutil.which("Rscript"):
@@ -143,7 +146,7 @@ print(s[s.quantity.isin(["effect", "effect_std", "tau", "moderation"])]
       .drop(columns=["arm", "study"]).round(3).to_string(index=False))
 """
     res = subprocess.run([sys.executable, "-c", f"FIT = {FIT!r}\n" + code], capture_output=True, text=True,
-                         check=True).stdout
+                         check=True, env=dict(os.environ, BAYES_KET_JAX_CACHE="0")).stdout
     print(res)
     out.mkdir(parents=True, exist_ok=True)
     (out / "ipd_meta_default.txt").write_text(res)

@@ -494,21 +494,29 @@ def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_tr
                                 max_tree_depth=max_treedepth, dense_mass=dense_mass, model_args=tuple(data),
                                 rng_key=key, inverse_mass_matrix=_gradient_metric(abs_grads, names, dense_mass))
 
-        def warm(state, i):
+        def stats_of(state):
+            return (state.diverging, state.energy, state.num_steps, state.accept_prob,
+                    state.adapt_state.step_size, state.potential_energy)
+
+        # One loop over warm-up and draws, so the NUTS kernel is compiled once (two scans
+        # compiled it twice). Warm-up iterations write draw slot 0, which the first draw
+        # overwrites; NumPyro's kernel adapts while its iteration counter is below `tune`.
+        def body(i, carry):
+            state, z, stats, warm_steps = carry
             tick(i)
             state = sample_kernel(state, model_args=tuple(data))
-            return state, state.num_steps
+            k = jnp.clip(i - tune, 0, draws - 1)
+            z = [b.at[k].set(state.z[n]) for b, n in zip(z, names)]
+            stats = [b.at[k].set(v) for b, v in zip(stats, stats_of(state))]
+            w = jnp.clip(i, 0, max(tune, 1) - 1)
+            warm_steps = warm_steps.at[w].set(jnp.where(i < tune, state.num_steps, warm_steps[w]))
+            return state, z, stats, warm_steps
 
-        def step(state, i):
-            tick(i + tune)
-            state = sample_kernel(state, model_args=tuple(data))
-            stats = (state.diverging, state.energy, state.num_steps, state.accept_prob,
-                     state.adapt_state.step_size, state.potential_energy)
-            return state, ([state.z[n] for n in names], stats)
-
-        state, warm_steps = jax.lax.scan(warm, state, jnp.arange(tune))
-        _, (z, stats) = jax.lax.scan(step, state, jnp.arange(draws))
-        return z, (*stats, warm_steps)
+        z0 = [jnp.zeros((draws,) + jnp.shape(state.z[n]), jnp.result_type(state.z[n])) for n in names]
+        stats0 = [jnp.zeros((draws,) + jnp.shape(v), jnp.result_type(v)) for v in stats_of(state)]
+        warm0 = jnp.zeros(max(tune, 1), jnp.result_type(state.num_steps))
+        _, z, stats, warm_steps = jax.lax.fori_loop(0, tune + draws, body, (state, z0, stats0, warm0))
+        return z, (*stats, warm_steps[:tune])
 
     def mean_abs_gradient(inits, data):
         """|gradient| at every chain's initial point (these chains), averaged over them."""
