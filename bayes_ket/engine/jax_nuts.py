@@ -6,8 +6,8 @@ Here every ``pm.Data`` of the model (observed data *and* prior hyperparameters)
 becomes an argument of one jitted function, so a prior sweep or a refit on new
 data of the same shapes reuses the compiled sampler. The NUTS transition itself is
 NumPyro's (``numpyro.infer.hmc.hmc``, functional API); only the chain driver
-(warm-up + draws in ``lax.scan``, chains spread over CPU devices with ``pmap``)
-is ours, with two warm-up choices of our own, both measured on our two families
+(warm-up and draws in one ``lax.fori_loop``, so the kernel is compiled once; chains
+spread over CPU devices with ``pmap``) is ours, with two warm-up choices of our own, both measured on our two families
 (warm-up gradients / draw gradients, pooled two-RCT design): the metric starts from
 1 / |gradient| at each chain's initial point (as nutpie starts; trajectory 3.4 -> 1.5),
 and the first slow window is long enough for the metric it estimates
@@ -449,7 +449,8 @@ def _gradient_metric(abs_grads: dict, names, dense_mass):
 
 def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_treedepth, dense_mass,
                    precision="float64", progressbar=True):
-    """The chain driver: lax.scan over iterations of NumPyro's NUTS kernel.
+    """The chain driver: one lax.fori_loop over the warm-up and draw iterations of NumPyro's
+    NUTS kernel.
 
     On CPUs, chains are spread over the CPU devices with pmap and run one after another on
     each (lax.map); on an accelerator (one device), they run side by side (vmap). The first
