@@ -24,11 +24,13 @@ def to_inference_data(cm: CompiledModel, raw: dict, data: dict | None = None) ->
     """Constrained draws and deterministics, pointwise log-likelihood, per-variable log prior."""
     model = cm.model
     values = raw["values"]
-    outputs = cm.apply(cm.outputs_fn, values, data)
+    # one compiled pass over the draws for all three (three passes compiled three programs)
+    outputs, loglik, logprior = cm.apply_several([cm.outputs_fn, cm.loglik_fn if cm.loglik_names else None,
+                                                  cm.logprior_fn], values, data)
     posterior = {n: o for n, o in zip(cm.output_names, outputs) if not n.endswith("__")}
     # (no observed RVs when the family integrates its likelihood itself: it adds log_likelihood in derive)
-    loglik = dict(zip(cm.loglik_names, cm.apply(cm.loglik_fn, values, data))) if cm.loglik_names else {}
-    logprior = dict(zip(cm.logprior_names, cm.apply(cm.logprior_fn, values, data)))
+    loglik = dict(zip(cm.loglik_names, loglik)) if cm.loglik_names else {}
+    logprior = dict(zip(cm.logprior_names, logprior))
     dims = {name: list(d) for name, d in model.named_vars_to_dims.items()}
     coords = {name: np.asarray(v) for name, v in model.coords.items() if v is not None}
     current = dict(zip(cm.data_names, cm.data_values(data)))

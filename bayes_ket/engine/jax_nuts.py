@@ -129,6 +129,7 @@ class CompiledModel:
     jaxify: object = None
     _samplers: dict = field(default_factory=dict)
     _vmapped: dict = field(default_factory=dict)  # id(fn) -> jit(vmap(fn)); fns live as long as self
+    _combined: dict = field(default_factory=dict)  # ids of fns -> (one function returning all outputs, sizes)
 
     def population_block(self, unit_dims=("patient",)) -> list[str]:
         """Value variables that are not indexed by a unit dimension (per-patient effects)."""
@@ -266,6 +267,31 @@ class CompiledModel:
             pieces.append([np.asarray(o)[: batch - short] for o in out])
         outs = [np.concatenate([p[i] for p in pieces]) for i in range(len(pieces[0]))]
         return [o.reshape((chains, draws) + o.shape[1:]) for o in outs]
+
+
+    def apply_several(self, fns: list, values: list[np.ndarray], data=None) -> list[list[np.ndarray]]:
+        """``apply`` of several functions as one compiled program (one compilation, not one per
+        function); a None in ``fns`` gives []."""
+        used = [f for f in fns if f is not None]
+        key = tuple(id(f) for f in used)
+        if key not in self._combined:
+            sizes: list[int] = []  # outputs per function, recorded when the program is traced
+
+            def combined(*args):
+                outs = [list(f(*args)) for f in used]
+                sizes[:] = [len(o) for o in outs]
+                return [x for o in outs for x in o]
+
+            self._combined[key] = (combined, sizes)
+        combined, sizes = self._combined[key]
+        flat_out = self.apply(combined, values, data)
+        pieces, start = [], 0
+        per_fn = iter(sizes)
+        for f in fns:
+            n = 0 if f is None else next(per_fn)
+            pieces.append(flat_out[start:start + n])
+            start += n
+        return pieces
 
 
 class Extras:
