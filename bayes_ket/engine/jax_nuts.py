@@ -7,9 +7,9 @@ becomes an argument of one jitted function, so a prior sweep or a refit on new
 data of the same shapes reuses the compiled sampler. The NUTS transition itself is
 NumPyro's (``numpyro.infer.hmc.hmc``, functional API); only the chain driver
 (warm-up and draws in one ``lax.fori_loop``, so the kernel is compiled once; chains
-spread over CPU devices with ``pmap``) is ours, with two warm-up choices of our own, both measured on our two families
-(warm-up gradients / draw gradients, pooled two-RCT design): the metric starts from
-1 / |gradient| at each chain's initial point (as nutpie starts; trajectory 3.4 -> 1.5),
+spread over CPU devices with ``pmap``) is ours, with two warm-up choices of our own,
+both measured on our two families (warm-up gradients / draw gradients, pooled two-RCT
+design): the metric starts from 1 / |gradient| at each chain's initial point (as nutpie starts; trajectory 3.4 -> 1.5),
 and the first slow window is long enough for the metric it estimates
 (``adaptation_schedule``; items 5.2 -> 2.2 with both).
 """
@@ -267,7 +267,6 @@ class CompiledModel:
             pieces.append([np.asarray(o)[: batch - short] for o in out])
         outs = [np.concatenate([p[i] for p in pieces]) for i in range(len(pieces[0]))]
         return [o.reshape((chains, draws) + o.shape[1:]) for o in outs]
-
 
     def apply_several(self, fns: list, values: list[np.ndarray], data=None) -> list[list[np.ndarray]]:
         """``apply`` of several functions as one compiled program (one compilation, not one per
