@@ -9,6 +9,7 @@ before the heavy libraries load.
 from __future__ import annotations
 
 import importlib
+from contextlib import contextmanager
 
 
 class lazy_module:  # noqa: N801 - used like a module
@@ -31,3 +32,22 @@ def tqdm_bar(**options):
     except ImportError:
         from tqdm import tqdm
     return tqdm(**options)
+
+
+@contextmanager
+def arviz_numpy():
+    """ArviZ's diagnostics with numpy's variance, not its numba one.
+
+    Where numba is installed (PyTensor needs it) ArviZ compiles a numba variance on first use:
+    about 0.45 s of every process that fits a model (measured in ``fit.diagnostics()``). On
+    arrays of a fit's size (chains x draws per variable) numpy is as fast. ArviZ's switch is a
+    class flag; it is set back as it was.
+    """
+    from arviz.utils import Numba
+
+    was = Numba.numba_flag
+    Numba.numba_flag = False
+    try:
+        yield
+    finally:
+        Numba.numba_flag = was

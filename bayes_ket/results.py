@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ._lazy import arviz_numpy
 from ._version import __version__
 from .errors import BayesKetError, warn
 from .families import get as get_family
@@ -292,7 +293,7 @@ def compute_loo(idata):
     if "log_likelihood" not in idata.groups() or not idata.log_likelihood.data_vars:
         return None
     var = list(idata.log_likelihood.data_vars)[0]
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), arviz_numpy():
         warnings.simplefilter("ignore")
         return az.loo(idata, pointwise=True, var_name=var)
 
@@ -307,7 +308,7 @@ def diagnose(idata: az.InferenceData, meta: dict, min_ess: int = 400, loo=None) 
     names = list(dict.fromkeys(names))
     ds = post[names]
     n_chains = post.sizes["chain"]
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"), arviz_numpy():
         warnings.simplefilter("ignore")
         rhat = az.rhat(ds) if n_chains > 1 else None
         ess_b = az.ess(ds, method="bulk")

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ._lazy import arviz_numpy
 from .families.base import Quantity
 
 STAT_COLUMNS = ["mean", "sd", "lower", "upper", "prob_positive", "r_hat", "ess_bulk", "ess_tail"]
@@ -33,7 +34,7 @@ def rename_dims(da: xr.DataArray, dim_names: dict) -> xr.DataArray:
 def _convergence(da: xr.DataArray) -> xr.Dataset:
     """R-hat and bulk / tail ESS per cell; NaN with one chain (R-hat needs two) or no variation."""
     ds = xr.Dataset({"x": da})
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"), arviz_numpy():
         warnings.simplefilter("ignore")
         rhat = az.rhat(ds)["x"] if da.sizes["chain"] > 1 else xr.full_like(da.isel(chain=0, draw=0, drop=True), np.nan)
         return xr.Dataset({"r_hat": rhat, "ess_bulk": az.ess(ds, method="bulk")["x"],
