@@ -189,6 +189,83 @@ def test_bivariate_loglik_matches_scipy():
         assert got[i] == pytest.approx(ref, rel=1e-10)
 
 
+def _dense_study_terms(y, o, mu, cov, c, sidx, T):
+    """Per study: log N(observed y | mu, blockdiag(Sigma_i) + c c' x T) and D_j's conditional mean and
+    covariance, by dense Gaussian algebra over the study's observed outcomes."""
+    from scipy.stats import multivariate_normal
+
+    V = y.shape[1]
+    out = []
+    for j in np.unique(sidx):
+        rows = np.flatnonzero(sidx == j)
+        keep = [(i, v) for i in rows for v in range(V) if o[i, v]]
+        k = len(keep)
+        S = np.zeros((k, k))
+        X = np.zeros((k, V))  # loading of D_j on each observed outcome: c_i e_v
+        for a, (i, v) in enumerate(keep):
+            X[a, v] = c[i]
+            for b, (i2, v2) in enumerate(keep):
+                if i == i2:
+                    S[a, b] = cov[i][v, v2]
+        full = S + X @ T @ X.T
+        yy = np.array([y[i, v] for i, v in keep])
+        mm = np.array([mu[i, v] for i, v in keep])
+        gain = T @ X.T @ np.linalg.inv(full)
+        out.append((multivariate_normal(mm, full).logpdf(yy), gain @ (yy - mm), T - gain @ X @ T))
+    return out
+
+
+@pytest.mark.parametrize("V", [1, 2])
+def test_study_marginal_matches_dense_gaussian(V):
+    """The study deviations integrated out study by study (Woodbury form) equal the dense multivariate
+    normal of each study's observed outcomes, and D_j's conditional normal equals Gaussian conditioning."""
+    from types import SimpleNamespace
+
+    from bayes_ket.families.ipd_meta_model import study_marginal
+
+    rng = np.random.default_rng(7)
+    n, J = 14, 3
+    sidx = np.repeat(np.arange(J), [4, 6, 4])
+    c = rng.permutation(np.arange(n) % 2) - 0.5
+    o = np.ones((n, V))
+    if V == 2:
+        o[[1, 6], 0] = 0
+        o[[2, 9, 12], 1] = 0
+    s1, s2, rho = rng.uniform(5, 20, n), rng.uniform(5, 20, n), rng.uniform(-0.5, 0.9, n)
+    cov3 = np.column_stack([s1**2, rho * s1 * s2 if V == 2 else np.zeros(n), s2**2 if V == 2 else np.ones(n)])
+    mu = rng.normal(20, 5, (n, V))
+    y = np.where(o > 0, rng.normal(25, 15, (n, V)), 0.0)
+    tau = np.array([6.0, 4.0])[:V]
+    r = 0.7 if V == 2 else 0.0
+    T = np.diag(tau) @ np.array([[1, r], [r, 1]])[:V, :V] @ np.diag(tau)
+    d = SimpleNamespace(visits=["rapid", "post_rapid"][:V])
+    a = {"c": c, "study_onehot": np.eye(J)[sidx]}
+    study_ll, cond = study_marginal(d, a, y, o, mu, cov3, tau, r)
+    study_ll, cond = study_ll.eval(), cond.eval()
+    res = (y - mu) * o
+    units = bivariate_loglik(res[:, 0], res[:, 1] if V == 2 else np.zeros(n), o[:, 0],
+                             o[:, 1] if V == 2 else np.zeros(n), cov3[:, 0], cov3[:, 1], cov3[:, 2])
+    covs = [np.array([[cov3[i, 0], cov3[i, 1]], [cov3[i, 1], cov3[i, 2]]])[:V, :V] for i in range(n)]
+    for j, (ll, mean, var) in enumerate(_dense_study_terms(y, o, mu, covs, c, sidx, T)):
+        assert units[sidx == j].sum() + study_ll[j] == pytest.approx(ll, rel=1e-10)
+        np.testing.assert_allclose(cond[j, :V], mean, rtol=1e-9)
+        got = np.array([[cond[j, 2], cond[j, 3]], [cond[j, 3], cond[j, 4]]])[:V, :V]
+        np.testing.assert_allclose(got, var, rtol=1e-9)
+
+
+def test_study_deviations_marginal_unless_binary_imputation(ipd_trial):
+    card = load_card("ipd_meta")
+    assert fam.FAMILY.design(ipd_trial, card, **PART1).parameterization == "marginal"
+    assert fam.FAMILY.design(ipd_trial, card, moderators=["age", "female", "bmi"]).parameterization == "marginal"
+    nulls = quiet(bk.simulate, "ipd_meta", seed=0, null_moderators=4)  # null_04 is binary, 5 % missing
+    d = quiet(fam.FAMILY.design, nulls, card, moderators=["age", "null_04"])
+    assert d.parameterization == "noncentered"
+    with pytest.raises(BayesKetError, match="parameterization='noncentered'"):
+        quiet(fam.FAMILY.design, nulls, card, moderators=["age", "null_04"], parameterization="marginal")
+    model = quiet(Analysis, "ipd_meta", ipd_trial, visits="rapid").model
+    assert "tau" in model.named_vars and "study_z" not in model.named_vars and "study_deviation" not in model.named_vars
+
+
 # ---- summary on mock draws -------------------------------------------------------------------
 def test_summary_quantities_and_coordinates(mock_ipd):
     s = quiet(mock_ipd.summary)

@@ -45,6 +45,7 @@ INTERCEPTS = ("fixed", "random")
 RESIDUALS = ("pooled", "study")
 MISSING = ("complete", "impute")
 SHRINKAGE = ("normal", "horseshoe")
+PARAMETERIZATIONS = ("auto", "marginal", "noncentered")
 LEVELS = ("within", "across", "study")
 
 
@@ -82,6 +83,7 @@ class IpdMetaDesign:
     mod_scale: dict
     available: np.ndarray
     study_effects: str  # "random" or "common"
+    parameterization: str  # of the random study effects D_j: "marginal" (integrated out) or "noncentered"
     intercepts: str  # "fixed" or "random" (or "single" with one study)
     residual: str
     linking_error: bool
@@ -212,6 +214,19 @@ def _option(value, settings, key, allowed, default):
     return value
 
 
+def _study_parameterization(asked: str, missing: str, pmods: list, kind: dict, X: np.ndarray) -> str:
+    """"marginal" (the study deviations integrated out: their likelihood is Gaussian) unless
+    imputed binary moderators make each patient's likelihood a mixture; then "noncentered"."""
+    mixture = missing == "impute" and any(kind[m] == "binary" and np.isnan(X[:, k]).any() for k, m in enumerate(pmods))
+    if asked == "marginal" and mixture:
+        raise BayesKetError("parameterization='marginal' integrates the study deviations out of a Gaussian "
+                            "likelihood; with missing binary moderators imputed (missing='impute') each patient's "
+                            "likelihood is a mixture. Fix: parameterization='noncentered' (or 'auto').")
+    if asked == "auto":
+        return "noncentered" if mixture else "marginal"
+    return asked
+
+
 def _windows(settings, visit_windows=None):
     windows = {v: tuple(map(float, w)) for v, w in (settings.get("visit_windows") or DEFAULT_WINDOWS).items()}
     windows |= {v: tuple(map(float, w)) for v, w in (visit_windows or {}).items()}
@@ -275,7 +290,8 @@ def choose_visits(rows: pd.DataFrame, windows: dict, targets: dict) -> pd.DataFr
 def build(trial, card, outcome=None, moderators=None, study_moderators=None, outcome_scale=None, periods=None,
           visit_windows=None, study_intercepts=None, residual=None, linking_error=None, missing=None,
           shrinkage=None, mstar=None, mstar_cv=None, mstar_folds=None, remission_threshold=None,
-          relevant_moderation=None, min_studies_random=None, visits=None, split_levels=True) -> IpdMetaDesign:
+          relevant_moderation=None, min_studies_random=None, visits=None, split_levels=True,
+          parameterization=None) -> IpdMetaDesign:
     """Validate the request against the trial and build the design (module docstring)."""
     s = card.settings
     outcome = outcome or s.get("outcome", "madrs_total")
@@ -289,6 +305,7 @@ def build(trial, card, outcome=None, moderators=None, study_moderators=None, out
     residual = _option(residual, s, "residual", RESIDUALS, "pooled")
     missing = _option(missing, s, "missing", MISSING, "complete")
     shrinkage = _option(shrinkage, s, "shrinkage", SHRINKAGE, "normal")
+    parameterization = _option(parameterization, s, "parameterization", PARAMETERIZATIONS, "auto")
     linking_error = bool(s.get("linking_error", False) if linking_error is None else linking_error)
     mstar = bool(s.get("mstar", False) if mstar is None else mstar)
     mstar_cv = bool(s.get("mstar_cv", False) if mstar_cv is None else mstar_cv)
@@ -485,6 +502,7 @@ def build(trial, card, outcome=None, moderators=None, study_moderators=None, out
         rel = setting.get(outcome_scale) if isinstance(setting, dict) else setting
     if missing == "impute" and not pmods:
         missing = "complete"
+    parameterization = _study_parameterization(parameterization, missing, pmods, kind, X)
     return IpdMetaDesign(
         outcome=outcome, outcome_scale=outcome_scale, visits=visits, units=units, studies=studies, patients=patients,
         Y=Y, baseline=baseline, arm=units["arm"].to_numpy(float), study_idx=study_idx, patient_idx=patient_idx,
@@ -492,6 +510,7 @@ def build(trial, card, outcome=None, moderators=None, study_moderators=None, out
             float),
         converted=units["converted"].to_numpy(float), patient_moderators=pmods, study_moderators=smods, X=X, S=S,
         mod_kind=kind, mod_center=center, mod_scale=scl, available=available, study_effects=study_effects,
+        parameterization=parameterization,
         intercepts=intercepts, residual=residual, linking_error=linking_error and bool(units["converted"].any()),
         periods=periods, missing=missing, shrinkage=shrinkage if pmods else "normal",
         mstar=mstar and len(pmods) >= 2, mstar_cv=mstar_cv and len(pmods) >= 2 and len(studies) >= 2,
