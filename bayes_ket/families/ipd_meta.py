@@ -189,7 +189,8 @@ class IpdMetaFamily(Family):
         visit_windows={visit: (lo, hi)}, study_intercepts="fixed" | "random", residual="pooled" |
         "study", linking_error=, missing="complete" | "impute", shrinkage="normal" | "horseshoe",
         mstar=, mstar_cv=, mstar_folds=, remission_threshold=, relevant_moderation=,
-        min_studies_random=. Defaults: the card's settings.
+        min_studies_random=, parameterization="auto" | "marginal" | "noncentered" (the random
+        study deviations). Defaults: the card's settings.
         """
         if time not in (None, "visit"):
             raise BayesKetError(f"time={time!r}: the ipd_meta model fits the two visits (rapid, post_rapid). "
