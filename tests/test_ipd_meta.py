@@ -255,7 +255,8 @@ def test_study_marginal_matches_dense_gaussian(V):
 
 def test_study_deviations_marginal_unless_binary_imputation(ipd_trial):
     card = load_card("ipd_meta")
-    assert fam.FAMILY.design(ipd_trial, card, **PART1).parameterization == "marginal"
+    d = fam.FAMILY.design(ipd_trial, card, **PART1)
+    assert d.parameterization == "marginal" and fam.FAMILY.describe(d)["study_deviations"] == "marginal"
     assert fam.FAMILY.design(ipd_trial, card, moderators=["age", "female", "bmi"]).parameterization == "marginal"
     nulls = quiet(bk.simulate, "ipd_meta", seed=0, null_moderators=4)  # null_04 is binary, 5 % missing
     d = quiet(fam.FAMILY.design, nulls, card, moderators=["age", "null_04"])

@@ -312,6 +312,7 @@ class IpdMetaFamily(Family):
             "has_arm": True,
             "study_level": level,
             "study_effects": d.study_effects,
+            "study_deviations": d.parameterization if d.study_effects == "random" else None,
             "study_intercepts": d.intercepts,
             "residual": d.residual,
             "periods": d.periods,

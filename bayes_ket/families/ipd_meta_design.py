@@ -214,11 +214,13 @@ def _option(value, settings, key, allowed, default):
     return value
 
 
-def _study_parameterization(asked: str, missing: str, pmods: list, kind: dict, X: np.ndarray) -> str:
+def _study_parameterization(asked: str, missing: str, pmods: list, kind: dict, X: np.ndarray,
+                            study_effects: str) -> str:
     """"marginal" (the study deviations integrated out: their likelihood is Gaussian) unless
-    imputed binary moderators make each patient's likelihood a mixture; then "noncentered"."""
+    imputed binary moderators make each patient's likelihood a mixture; then "noncentered".
+    With one common effect (no study deviations) the setting has no effect."""
     mixture = missing == "impute" and any(kind[m] == "binary" and np.isnan(X[:, k]).any() for k, m in enumerate(pmods))
-    if asked == "marginal" and mixture:
+    if asked == "marginal" and mixture and study_effects == "random":
         raise BayesKetError("parameterization='marginal' integrates the study deviations out of a Gaussian "
                             "likelihood; with missing binary moderators imputed (missing='impute') each patient's "
                             "likelihood is a mixture. Fix: parameterization='noncentered' (or 'auto').")
@@ -502,7 +504,7 @@ def build(trial, card, outcome=None, moderators=None, study_moderators=None, out
         rel = setting.get(outcome_scale) if isinstance(setting, dict) else setting
     if missing == "impute" and not pmods:
         missing = "complete"
-    parameterization = _study_parameterization(parameterization, missing, pmods, kind, X)
+    parameterization = _study_parameterization(parameterization, missing, pmods, kind, X, study_effects)
     return IpdMetaDesign(
         outcome=outcome, outcome_scale=outcome_scale, visits=visits, units=units, studies=studies, patients=patients,
         Y=Y, baseline=baseline, arm=units["arm"].to_numpy(float), study_idx=study_idx, patient_idx=patient_idx,
