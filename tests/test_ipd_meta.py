@@ -324,6 +324,11 @@ def test_methods_figures_and_save(mock_ipd, tmp_path):
     for name in ("ppc", "forest", "moderators"):
         mock_ipd.plot(name, tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    # the panels share the y axis: each study's label carries its day at both visits (rapid / post_rapid)
+    fig = mock_ipd.plot_forest()
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    for st, r in vt.set_index("study").loc[mock_ipd.meta["studies"]].iterrows():
+        assert f"{st} (n={r['patients']}, days {r['rapid_day']:g} / {r['post_rapid_day']:g})" in labels
     with pytest.raises(BayesKetError, match="M\\*"):
         mock_ipd.plot("mstar", tmp_path / "m.png")
     mock_ipd.save(tmp_path / "fit.nc")

@@ -46,9 +46,9 @@ def plot_ppc(fit, path=None, bands=(0.5, 0.9)):
 
 
 def plot_forest(fit, path=None, visit=None, ci_prob=0.95):
-    """Forest plot: each study's (shrunken) effect with its interval and its number of patients,
-    the pooled effect, and the effect expected in a new study (prediction interval), per visit.
-    Returns the Figure."""
+    """Forest plot: each study's (shrunken) effect with its interval, its number of patients and its
+    day at each visit drawn (rapid / post_rapid), the pooled effect, and the effect expected in a
+    new study (prediction interval), per visit. Returns the Figure."""
     from ..results import summary_table
 
     plt = _plt(path)
@@ -75,12 +75,13 @@ def plot_forest(fit, path=None, visit=None, ci_prob=0.95):
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_title(v)
         ax.set_xlabel(f"effect ({_unit(fit)})")
+        # the panels share the y axis: one label per study, with its day at every visit drawn
         labels = []
         for st in studies:
-            day = vt.loc[st, f"{v}_day"] if st in vt.index else np.nan
+            days = [vt.loc[st, f"{w}_day"] if st in vt.index else np.nan for w in visits]
             n = vt.loc[st, "patients"] if st in vt.index else ""
-            day_txt = f"day {day:g}" if np.isfinite(day) else "no visit"
-            labels.append(f"{st} (n={n}, {day_txt})")
+            day_txt = " / ".join(f"{x:g}" if np.isfinite(x) else "none" for x in days)
+            labels.append(f"{st} (n={n}, day{'s' if len(days) > 1 else ''} {day_txt})")
         ax.set_yticks(list(ypos) + [1, 0.3], labels + ["pooled", "new study"])
     axes[0][0].legend(fontsize=8, frameon=False, loc="lower right")
     fig.suptitle(f"Study effects (shrunken), pooled effect and prediction ({int(ci_prob * 100)}% intervals)")
