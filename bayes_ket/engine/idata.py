@@ -25,8 +25,9 @@ def to_inference_data(cm: CompiledModel, raw: dict, data: dict | None = None) ->
     model = cm.model
     values = raw["values"]
     # one compiled pass over the draws for all three (three passes compiled three programs)
-    outputs, loglik, logprior = cm.apply_several([cm.outputs_fn, cm.loglik_fn if cm.loglik_names else None,
-                                                  cm.logprior_fn], values, data)
+    flat = cm.apply(cm.after_sampling_fn, values, data)
+    n_out, n_lik = len(cm.output_names), len(cm.loglik_names)
+    outputs, loglik, logprior = flat[:n_out], flat[n_out:n_out + n_lik], flat[n_out + n_lik:]
     posterior = {n: o for n, o in zip(cm.output_names, outputs) if not n.endswith("__")}
     # (no observed RVs when the family integrates its likelihood itself: it adds log_likelihood in derive)
     loglik = dict(zip(cm.loglik_names, loglik)) if cm.loglik_names else {}

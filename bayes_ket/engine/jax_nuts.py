@@ -124,12 +124,12 @@ class CompiledModel:
     loglik_names: list[str]
     logprior_fn: object  # -> summed log prior per free RV (no Jacobian)
     logprior_names: list[str]
+    after_sampling_fn: object = None  # -> outputs, log-likelihoods and log priors in one function
     extra_fns: dict = field(default_factory=dict)
     extra_graphs: dict = field(default_factory=dict)  # name -> graph, for functions of several extras
     jaxify: object = None
     _samplers: dict = field(default_factory=dict)
     _vmapped: dict = field(default_factory=dict)  # id(fn) -> jit(vmap(fn)); fns live as long as self
-    _combined: dict = field(default_factory=dict)  # ids of fns -> (one function returning all outputs, sizes)
 
     def population_block(self, unit_dims=("patient",)) -> list[str]:
         """Value variables that are not indexed by a unit dimension (per-patient effects)."""
@@ -268,30 +268,6 @@ class CompiledModel:
         outs = [np.concatenate([p[i] for p in pieces]) for i in range(len(pieces[0]))]
         return [o.reshape((chains, draws) + o.shape[1:]) for o in outs]
 
-    def apply_several(self, fns: list, values: list[np.ndarray], data=None) -> list[list[np.ndarray]]:
-        """``apply`` of several functions as one compiled program (one compilation, not one per
-        function); a None in ``fns`` gives []."""
-        used = [f for f in fns if f is not None]
-        key = tuple(id(f) for f in used)
-        if key not in self._combined:
-            sizes: list[int] = []  # outputs per function, recorded when the program is traced
-
-            def combined(*args):
-                outs = [list(f(*args)) for f in used]
-                sizes[:] = [len(o) for o in outs]
-                return [x for o in outs for x in o]
-
-            self._combined[key] = (combined, sizes)
-        combined, sizes = self._combined[key]
-        flat_out = self.apply(combined, values, data)
-        pieces, start = [], 0
-        per_fn = iter(sizes)
-        for f in fns:
-            n = 0 if f is None else next(per_fn)
-            pieces.append(flat_out[start:start + n])
-            start += n
-        return pieces
-
 
 class Extras:
     """A fit's extra expressions (compiled functions of the draws), evaluated chunk by chunk.
@@ -360,8 +336,8 @@ class _Jaxifier:
 
     PyMC's ``get_jaxified_graph`` rewrites each function's graph on its own. The constrained
     draws, log-likelihood, log prior and every extra share much of their graph; rewriting them
-    one by one cost 0.4-0.9 s more of a fit's build than rewriting them together (measured:
-    ipd_meta single visit, trajectory, items). Here the JAX mode's rewrites run once over all
+    one by one cost 0.4-0.9 s more of a fit's build than rewriting them together (measured on
+    three of the built-in models). Here the JAX mode's rewrites run once over all
     the outputs given, and a group of rewritten outputs becomes a function of (values, data)
     with ``jax_funcify`` (no further rewriting). The JAX mode excludes in-place rewrites, so
     outputs can be split.
@@ -428,6 +404,7 @@ def compile_model(model: pm.Model, extra: dict | None = None) -> CompiledModel:
         loglik_names=[v.name for v in model.observed_RVs],
         logprior_fn=jaxify(logprior_r),
         logprior_names=[v.name for v in model.free_RVs],
+        after_sampling_fn=jaxify([*outputs_r, *loglik_r, *logprior_r]),
         extra_fns={name: jaxify([g]) for name, g in zip(extra, extra_r)},
         extra_graphs=dict(zip(extra, extra_r)),
         jaxify=jaxify,
@@ -584,7 +561,7 @@ def _build_sampler(cm: CompiledModel, tune, draws, chains, target_accept, max_tr
 
         Computed once and handed to NumPyro's init_kernel (``ParamInfo``), which then does not
         differentiate again: each copy of the log density's gradient in the sampler's program
-        costs its XLA compile time (about 1.1 s for trajectory at 154 patients)."""
+        costs its XLA compile time (about 1.1 s for a 27-parameter model at 154 patients)."""
         value_and_grad = jax.value_and_grad(potential_fn_gen(*data))
         return jax.lax.map(lambda init: value_and_grad(dict(zip(names, init))), inits)  # unbatched, as NUTS runs it
 

@@ -224,7 +224,7 @@ class IpdMetaFamily(Family):
         labels = unit_labels(d)
         pieces, loglik, study = [], [], []
         V = len(d.visits)
-        marginal = "study_out" in extras.names
+        marginal = d.study_marginal
         for sl, ex in extras.chunks(["unit_out", "study_out"] if marginal else ["unit_out"]):
             out = ex["unit_out"]
             mu, cov = out[..., :V], out[..., V:V + 3]

@@ -106,6 +106,11 @@ class IpdMetaDesign:
     exclusions: shared.Exclusions = field(default_factory=shared.Exclusions)
     notes: list = field(default_factory=list)
 
+    @property
+    def study_marginal(self) -> bool:
+        """Random study deviations integrated out of the likelihood (``ipd_meta_model.study_marginal``)."""
+        return self.study_effects == "random" and self.parameterization == "marginal"
+
     # ---- sizes ------------------------------------------------------------------------
     @property
     def n(self) -> int:

@@ -194,14 +194,13 @@ def build_model(d, priors: dict):
         # treatment effect and its study deviations
         p["effect"] = normal("effect", 0.0, hp["effect_sigma"], dims="visit")
         pm.Deterministic("effect_std", p["effect"] / pm.Data("outcome_sd", d.outcome_sd()), dims="visit")
-        marginal = d.study_effects == "random" and d.parameterization == "marginal"
         if d.study_effects == "random":
             tau = pm.HalfNormal("tau", hp["tau_sigma"], dims="visit")
             r = 0.0
             if V == 2:
                 r = 2.0 * pm.Beta("corr_study_unit", hp["corr_study_alpha"], hp["corr_study_beta"]) - 1.0
                 pm.Deterministic("corr_study", r)
-            if not marginal:  # D_j = L z_j; marginal: integrated out (study_marginal), drawn in derive
+            if not d.study_marginal:  # D_j = L z_j; marginal: integrated out (study_marginal), drawn in derive
                 z = pm.Normal("study_z", 0.0, 1.0, dims=("study", "visit"))
                 if V == 2:
                     D = pt.stack([tau[0] * z[:, 0], tau[1] * (r * z[:, 0] + pt.sqrt(1.0 - r**2) * z[:, 1])], axis=1)
@@ -281,7 +280,7 @@ def build_model(d, priors: dict):
             loglik, mu_out, cov_out = imp.marginal_likelihood(d, pl, p, a, mu, y, o, s11, s12, s22, S_, p_bin)
         else:
             loglik, mu_out, cov_out = likelihood(d, p, a, mu, y, o, s11, s12, s22, hp)
-        if marginal:
+        if d.study_marginal:
             study_ll, study_conditional = study_marginal(d, a, y, o, mu_out, cov_out, tau, r)
             pm.Potential("y_loglik", pt.sum(loglik) + pt.sum(study_ll))
         else:
@@ -297,7 +296,7 @@ def build_model(d, priors: dict):
         # one compiled function for the predictive draws: mean (n, V), covariance entries (n, 3) and
         # log-likelihood (n, 1) side by side (marginal: the mean and log-likelihood without D_j)
         extras_ = {"unit_out": pt.concatenate([mu_out, cov_out, loglik[:, None]], axis=1)}
-        if marginal:  # per study: D_j's conditional mean (2), covariance (3), and the effect without D_j (V)
+        if d.study_marginal:  # per study: D_j's conditional mean (2), covariance (3), and the effect without D_j (V)
             extras_["study_out"] = pt.concatenate([study_conditional, study_effect], axis=1)
         else:
             pm.Deterministic("study_effect", study_effect, dims=("study", "visit"))
