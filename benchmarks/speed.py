@@ -19,7 +19,8 @@ Sections (each can be skipped):
   warm      the trajectory run again with a warm persistent compilation cache
 
 Run: python benchmarks/speed.py [--runs 3] [--brms-runs 3] [--skip clean,items,...]
-Writes benchmarks/results/speed.txt (the table) and speed.json (every number).
+       [--scaling-models trajectory,items] [--out speed]
+Writes benchmarks/results/<out>.txt (the table) and <out>.json (every number).
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--brms-runs", type=int, default=3)
     ap.add_argument("--skip", default="")
+    ap.add_argument("--scaling-models", default="trajectory,items", help="models in the scaling section")
+    ap.add_argument("--out", default="speed", help="results/<out>.txt and .json")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     lines, record = [], {}
@@ -181,7 +184,9 @@ def main(argv=None):
         say("\n## scaling (one run each; default call; pooled_rct design with more patients)")
         say("model       patients   rows   wall_s  compile_s  sample_s  post_s  warm_grad  draw_grad  peak_GB  min_ess  max_rhat  div")
         record["scaling"] = {}
-        for model, sizes in (("trajectory", (154, 1000, 10000)), ("items", (154, 1000, 3000))):
+        wanted = args.scaling_models.split(",")
+        for model, sizes in (m for m in (("trajectory", (154, 1000, 10000)), ("items", (154, 1000, 3000)))
+                             if m[0] in wanted):
             rows = []
             for n in sizes:
                 r = ours(model, n=n)
@@ -222,8 +227,8 @@ def main(argv=None):
 
     say("\nGPU: no accelerator was lent to this session; the package runs chains side by side (vmap) on one, untested here.")
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "speed.txt").write_text("\n".join(lines) + "\n")
-    (HERE / "results" / "speed.json").write_text(json.dumps(record, default=float, indent=1))
+    (HERE / "results" / f"{args.out}.txt").write_text("\n".join(lines) + "\n")
+    (HERE / "results" / f"{args.out}.json").write_text(json.dumps(record, default=float, indent=1))
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -252,10 +252,12 @@ class CompiledModel:
         chains, draws = values[0].shape[:2]
         n = chains * draws
         batch = min(batch, n)
+        group = min(8, batch)
+        batch -= batch % group  # whole groups: lax.map compiles the body a second time for a remainder
         flat = [v.reshape((n,) + v.shape[2:]) for v in values]
         if id(fn) not in self._vmapped:
             self._vmapped[id(fn)] = jax.jit(lambda vals, data: jax.lax.map(
-                lambda one: fn(*one, *data), vals, batch_size=min(8, batch)))
+                lambda one: fn(*one, *data), vals, batch_size=group))
         vfn = self._vmapped[id(fn)]
         pieces = []
         for start in range(0, n, batch):

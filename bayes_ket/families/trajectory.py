@@ -104,12 +104,21 @@ class TrajectoryDesign:
         return self.summary_days[self.summary_days > 0]
 
     def arrays(self, unit_idx: np.ndarray, days: np.ndarray) -> dict:
-        """Design arrays for rows (unit, day): the one place rows become numbers."""
-        B, C, s, _, _ = shared.time_basis(self.time, days, self.model_days)
+        """Design arrays for rows (unit, day): the one place rows become numbers.
+
+        The time bases are tables over the rows' distinct days ("B", "C": day x basis), with
+        each row's index into them ("time"). The model multiplies the coefficients by the few
+        table rows and gathers, where a (rows x basis) product and its transpose cost most of
+        each gradient at scale (10,000 patients, 57k rows: 2.7-3.0 -> 2.0 ms per gradient).
+        """
+        times, time_idx = np.unique(np.asarray(days, float), return_inverse=True)
+        time_idx = time_idx.reshape(-1)
+        B, C, s, _, _ = shared.time_basis(self.time, times, self.model_days)
         u = self.units.iloc[unit_idx]
         X = u[[f"x_{m}" for m in self.moderators]].to_numpy(float).reshape(len(u), len(self.moderators))
         return {
-            "B": B, "C": C, "s": s, "X": X, "y0c": (u["y0"] - self.y0_mean).fillna(0.0).to_numpy(float),
+            "B": B, "C": C, "time": time_idx, "s": s[time_idx], "X": X,
+            "y0c": (u["y0"] - self.y0_mean).fillna(0.0).to_numpy(float),
             "arm": u["arm"].to_numpy(float),
             "post": (np.asarray(days) > 0).astype(float),
             "patient": u["patient_idx"].to_numpy(int),
@@ -132,15 +141,16 @@ def linear_predictor(p: dict, a: dict):
     Written with operators numpy arrays and PyTensor tensors share, so the model and the
     generator (``TrajectoryFamily.simulate``) use this one function.
     """
-    mu = a["B"] @ p["alpha"]
+    t = a["time"]  # each row's day in the basis tables a["B"], a["C"]
+    mu = (a["B"] @ p["alpha"])[t]
     if "delta" in p:
-        mu = mu + a["arm"] * (a["C"] @ p["delta"])
+        mu = mu + a["arm"] * (a["C"] @ p["delta"])[t]
     if "beta" in p:
-        mu = mu + (a["X"] * (a["B"] @ p["beta"])).sum(axis=1)
+        mu = mu + (a["X"] * (a["B"] @ p["beta"])[t]).sum(axis=1)
     if "gamma" in p:
-        mu = mu + a["arm"] * (a["X"] * (a["C"] @ p["gamma"])).sum(axis=1)
+        mu = mu + a["arm"] * (a["X"] * (a["C"] @ p["gamma"])[t]).sum(axis=1)
     if "lambda" in p:
-        mu = mu + a["y0c"] * (a["B"] @ p["lambda"])
+        mu = mu + a["y0c"] * (a["B"] @ p["lambda"])[t]
     if p.get("b") is not None:
         mu = mu + p["b"][a["patient"], 0] + p["b"][a["patient"], 1] * a["s"]
     if "study_intercept" in p:
@@ -254,13 +264,14 @@ def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) 
             first, second = (int(np.flatnonzero(post_days == day)[0]) for day in d.sustained_days)
             flags["sustained_remission"] = (remit[..., first] & remit[..., second]).astype(np.float32)[..., None]
     arm = d.units["arm"].to_numpy()
-    groups = np.stack([arm == 1, arm == 0] if d.has_arm else [np.ones(n_u, bool)], axis=1).astype(float)
+    groups = np.stack([arm == 1, arm == 0] if d.has_arm else [np.ones(n_u, bool)], axis=1).astype(np.float32)
     out = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         for name, flag in flags.items():  # mean over each group's units with a value (NaN: left out)
             valid = ~np.isnan(flag)
-            total = np.einsum("nud,ug->ndg", np.where(valid, flag, 0.0), groups, dtype=np.float64)
-            count = np.einsum("nud,ug->ndg", valid.astype(np.float32), groups, dtype=np.float64)
+            # (n, day, unit) @ (unit, group) in BLAS; float32 sums are exact for the 0/1 counts
+            total = np.matmul(np.where(valid, flag, 0.0).transpose(0, 2, 1), groups).astype(np.float64)
+            count = np.matmul(valid.astype(np.float32).transpose(0, 2, 1), groups).astype(np.float64)
             rates = total / count
             out[name] = rates if d.has_arm else rates[..., 0]
     if "sustained_remission" in out:
