@@ -7,7 +7,8 @@ import pytest
 from scipy import stats
 
 from bayes_ket.families.items import _log_interval_prob
-from bayes_ket.families.trajectory import patient_marginal
+from bayes_ket.families import design as shared
+from bayes_ket.families.trajectory import TrajectoryFamily, linear_predictor, patient_marginal
 
 
 def _random_design(rng, n_patients=4):
@@ -36,6 +37,26 @@ def test_patient_marginal_is_the_multivariate_normal_density(seed):
         np.testing.assert_allclose(mean[p], K @ y, rtol=1e-8, atol=1e-10)
         C = Sigma - K @ Z @ Sigma
         np.testing.assert_allclose(cov[p], [C[0, 0], C[0, 1], C[1, 1]], rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("time", ["visit", "log", "linear"])
+def test_trajectory_mean_from_basis_tables_is_the_row_by_row_product(time):
+    """The model gathers B(t) coefficients from per-day tables; that is B_rows @ coefficients."""
+    import bayes_ket as bk
+    from bayes_ket.cards import load_card
+
+    d = TrajectoryFamily().design(bk.simulate("pooled_rct", seed=0, n_patients=40), load_card("trajectory"), time=time)
+    a = d.observed_arrays()
+    rng = np.random.default_rng(0)
+    p = {"alpha": rng.normal(size=a["B"].shape[1]), "delta": rng.normal(size=a["C"].shape[1]),
+         "beta": rng.normal(size=(a["B"].shape[1], a["X"].shape[1])),
+         "gamma": rng.normal(size=(a["C"].shape[1], a["X"].shape[1]))}
+    B, C, s, _, _ = shared.time_basis(d.time, d.rows[d.time_column].to_numpy(float), d.model_days)
+    assert len(a["B"]) < len(B)  # tables: one row per distinct day
+    expected = B @ p["alpha"] + a["arm"] * (C @ p["delta"]) + (a["X"] * (B @ p["beta"])).sum(1) \
+        + a["arm"] * (a["X"] * (C @ p["gamma"])).sum(1)
+    np.testing.assert_allclose(linear_predictor(p, a), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a["s"], s)
 
 
 def test_patient_marginal_symbolic_equals_numpy():

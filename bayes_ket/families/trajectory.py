@@ -269,7 +269,8 @@ def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) 
     with np.errstate(invalid="ignore", divide="ignore"):
         for name, flag in flags.items():  # mean over each group's units with a value (NaN: left out)
             valid = ~np.isnan(flag)
-            # (n, day, unit) @ (unit, group) in BLAS; float32 sums are exact for the 0/1 counts
+            # (n, day, unit) @ (unit, group) in BLAS, in float32: exact for the 0/1 flags and
+            # counts; percent improvements' sums are rounded at about 1e-7 of their size
             total = np.matmul(np.where(valid, flag, 0.0).transpose(0, 2, 1), groups).astype(np.float64)
             count = np.matmul(valid.astype(np.float32).transpose(0, 2, 1), groups).astype(np.float64)
             rates = total / count
