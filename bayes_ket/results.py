@@ -270,7 +270,7 @@ def compare(fits: dict, **kwargs) -> pd.DataFrame:
     if len(set(units.values())) > 1:
         raise BayesKetError(
             f"compare(): the fits leave out different units {units}, so their LOO values are not comparable. "
-            "Fix: fit them with the same unit, e.g. trajectory fits with the same parameterization=.")
+            "Fix: fit them with the same unit (the same model options, e.g. the same parameterization=).")
     return az.compare({name: f.loo() for name, f in fits.items()}, **kwargs)
 
 

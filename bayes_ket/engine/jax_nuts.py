@@ -8,10 +8,10 @@ data of the same shapes reuses the compiled sampler. The NUTS transition itself 
 NumPyro's (``numpyro.infer.hmc.hmc``, functional API); only the chain driver
 (warm-up and draws in one ``lax.fori_loop``, so the kernel is compiled once; chains
 spread over CPU devices with ``pmap``) is ours, with two warm-up choices of our own,
-both measured on our two families (warm-up gradients / draw gradients, pooled two-RCT
-design): the metric starts from 1 / |gradient| at each chain's initial point (as nutpie starts; trajectory 3.4 -> 1.5),
+each kept because it cut warm-up gradients per draw gradient (figures in ARCHITECTURE.md):
+the metric starts from 1 / |gradient| at each chain's initial point (as nutpie starts),
 and the first slow window is long enough for the metric it estimates
-(``adaptation_schedule``; items 5.2 -> 2.2 with both).
+(``adaptation_schedule``).
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ class CompiledModel:
 
         Calls of ``batch`` draws (the last one padded, so one shape is compiled); within a call,
         lax.map over groups of 8 draws vmapped: a full vmap was 2-3x slower on CPUs (measured
-        on the trajectory family's extras at 154 and 10,000 patients: batched scatters)."""
+        on per-row extras at 154 and 10,000 patients: batched scatters)."""
         jax = _jax()
         data_values = self.data_values(data)
         chains, draws = values[0].shape[:2]
