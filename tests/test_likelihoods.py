@@ -8,7 +8,9 @@ from scipy import stats
 
 from bayes_ket.families.items import _log_interval_prob
 from bayes_ket.families import design as shared
-from bayes_ket.families.trajectory import TrajectoryFamily, linear_predictor, patient_marginal
+from bayes_ket.families.trajectory import (TrajectoryFamily, coefficient_shapes, fixed_part_matrix,
+                                           fixed_part_statistics, linear_predictor, marginal_total,
+                                           patient_marginal)
 
 
 def _random_design(rng, n_patients=4):
@@ -68,6 +70,43 @@ def test_patient_marginal_symbolic_equals_numpy():
                            pt.as_tensor(tau), pt.as_tensor(r), pt.as_tensor(sigma))
     for a, b in zip(ref, sym):
         np.testing.assert_allclose(a, b.eval(), rtol=1e-7)
+
+
+@pytest.mark.parametrize("scenario, options", [
+    ("pooled_rct", {}),  # fixed study offsets, a moderator
+    ("pooled_rct", {"time": "log", "baseline": "covariate"}),
+    ("ipd_meta", {}),  # random study intercepts and effects, two periods
+    ("open_label", {"outcome_scale": "percent"}),
+])
+def test_marginal_from_grouped_statistics_equals_the_rows(scenario, options):
+    """The model's log density (``marginal_total``, from sums over patient groups taken once)
+    equals the sum of the per-patient marginal from every row's residual, at coefficients away
+    from the least-squares fit; and the fixed-part matrix reproduces ``linear_predictor``."""
+    import bayes_ket as bk
+    from bayes_ket.cards import load_card
+
+    d = TrajectoryFamily().design(bk.simulate(scenario, seed=1), load_card("trajectory"), **options)
+    a = d.observed_arrays()
+    shapes = coefficient_shapes(d)
+    D = fixed_part_matrix(shapes, a)
+    rng = np.random.default_rng(4)
+    theta = rng.normal(0, 3, D.shape[1])
+    blocks, start = {}, 0
+    for name, shape in shapes.items():
+        blocks[name] = theta[start:start + int(np.prod(shape))].reshape(shape)
+        start += int(np.prod(shape))
+    np.testing.assert_allclose(D @ theta, linear_predictor(blocks, a), rtol=1e-12, atol=1e-9)
+
+    y = d.rows["_value"].to_numpy(float)
+    n_pat = len(d.patients)
+    sums = np.stack([np.bincount(a["patient"], weights=a["s"] ** k, minlength=n_pat) for k in range(3)], axis=1)
+    stats = fixed_part_statistics(D, y, a["s"], a["patient"], sums)
+    assert len(stats["group_size"]) <= n_pat and stats["group_size"].sum() == n_pat
+    tau, r, sigma = np.array([4.0, 1.5]), np.array(-0.3), np.array(3.0)  # float64 tensors (3.0 alone: float32)
+    expected = patient_marginal(y - D @ theta, a["s"], a["patient"], sums, tau, r, sigma)[0].sum()
+    got = marginal_total({k: pt.as_tensor(v) for k, v in stats.items()}, pt.as_tensor(theta - stats["theta_hat"]),
+                         pt.as_tensor(tau), pt.as_tensor(r), pt.as_tensor(sigma)).eval()
+    assert got == pytest.approx(expected, rel=1e-10)
 
 
 def _reference(a, b, link):

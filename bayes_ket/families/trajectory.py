@@ -58,6 +58,8 @@ PARAMETERIZATIONS = ("marginal", "noncentered", "centered")
 #: the day-0 score: an outcome (constrained longitudinal), a covariate (ANCOVA / MMRM), or neither
 BASELINES = ("outcome", "covariate", "none")
 OUTCOME_SCALES = ("points", "percent")
+#: draws replicated at a time in ``derive``
+REPLICATE_BLOCK = 16
 
 
 @dataclass
@@ -129,6 +131,15 @@ class TrajectoryDesign:
     def observed_arrays(self) -> dict:
         return self.arrays(self.rows["unit_idx"].to_numpy(), self.rows[self.time_column].to_numpy(float))
 
+    def visit_cells(self) -> tuple[np.ndarray, int]:
+        """Each observed row's (model day, arm) cell, day-major (arms: ketamine, control), and the
+        number of cells: the posterior predictive check compares replicated cell means."""
+        day_idx = np.searchsorted(self.model_days, self.rows["day"].to_numpy(float))
+        if not self.has_arm:
+            return day_idx, len(self.model_days)
+        arm = self.rows["unit_idx"].map(self.units["arm"]).to_numpy()
+        return day_idx * 2 + np.where(arm == 1, 0, 1), 2 * len(self.model_days)
+
     def grid(self) -> tuple[np.ndarray, np.ndarray]:
         """(unit index, day) of every unit at every summary day, unit-major."""
         n_u, n_d = len(self.units), len(self.summary_days)
@@ -163,6 +174,37 @@ def linear_predictor(p: dict, a: dict):
 
 
 def patient_marginal(resid, s, patient, sums, tau, r, sigma):
+    """Patient effects (b0, b1) integrated out, per patient, from the rows' residuals.
+
+    The per-patient sums R0 = sum r, R1 = sum s r, RR = sum r^2 of the residuals r of the fixed
+    part, in one pass over the rows, then ``marginal_from_sums``. Returns (log-likelihood per
+    patient, conditional mean (patient, 2), conditional covariance (patient, 3)). Works on
+    PyTensor tensors (the model's post-sampling quantities) and numpy arrays (the tests'
+    reference check).
+    """
+    n_pat = sums.shape[0]
+    if isinstance(resid, np.ndarray):
+        seg = lambda x: np.bincount(patient, weights=x, minlength=n_pat)  # noqa: E731
+    else:
+        seg = lambda x: pt.inc_subtensor(pt.zeros(n_pat)[patient], x)  # noqa: E731
+    return marginal_from_sums(seg(resid), seg(s * resid), seg(resid**2), sums, tau, r, sigma)
+
+
+def _woodbury(sums, tau, r, sigma):
+    """The 2 x 2 pieces of the marginal per row of ``sums`` (n_p, sum s, sum s^2): L (l11, l21,
+    l22), v = 1 / sigma^2, |M| and M^-1 (P11, P12, P22); see ``marginal_from_sums``."""
+    sqrt = np.sqrt if isinstance(sums, np.ndarray) else pt.sqrt
+    S0, S1, S2 = sums[:, 0], sums[:, 1], sums[:, 2]
+    l11, l21, l22 = tau[0], tau[1] * r, tau[1] * sqrt(1.0 - r**2)
+    v = 1.0 / sigma**2
+    M11 = 1.0 + v * (l11**2 * S0 + 2.0 * l11 * l21 * S1 + l21**2 * S2)
+    M12 = v * (l11 * l22 * S1 + l21 * l22 * S2)
+    M22 = 1.0 + v * l22**2 * S2
+    det = M11 * M22 - M12**2
+    return (l11, l21, l22), v, det, (M22 / det, -M12 / det, M11 / det)
+
+
+def marginal_from_sums(R0, R1, RR, sums, tau, r, sigma):
     """Patient effects (b0, b1) integrated out, per patient p (2 x 2 Woodbury identity).
 
     With Z_p = [1, s] on p's rows, Sigma = L L' (L: Cholesky of the patient covariance),
@@ -172,36 +214,131 @@ def patient_marginal(resid, s, patient, sums, tau, r, sigma):
                                                           + v r_p'r_p - v^2 h' M^-1 h]
         b_p | y, theta ~ N(L v M^-1 h, L M^-1 L')
 
-    Only per-patient sums enter (n_p, sum s, sum s^2 are data: ``sums``), so the
-    cost is one pass over the rows. Returns (log-likelihood per patient, conditional
-    mean (patient, 2), conditional covariance (patient, 3): var b0, cov, var b1).
-    Works on PyTensor tensors (the model) and numpy arrays (the tests' reference check).
+    Only per-patient sums enter: n_p, sum s, sum s^2 (data: ``sums``, patient x 3) and
+    R0 = sum r_p, R1 = sum s r_p, RR = r_p'r_p. Returns (log-likelihood per patient,
+    conditional mean (patient, 2), conditional covariance (patient, 3): var b0, cov, var b1).
+    Works on PyTensor tensors and numpy arrays.
     """
-    n_pat = sums.shape[0]
-    if isinstance(resid, np.ndarray):
-        seg = lambda x: np.bincount(patient, weights=x, minlength=n_pat)  # noqa: E731
-        log, sqrt = np.log, np.sqrt
-    else:
-        seg = lambda x: pt.inc_subtensor(pt.zeros(n_pat)[patient], x)  # noqa: E731
-        log, sqrt = pt.log, pt.sqrt
-    S0, S1, S2 = sums[:, 0], sums[:, 1], sums[:, 2]
-    R0, R1, RR = seg(resid), seg(s * resid), seg(resid**2)
-    l11, l21, l22 = tau[0], tau[1] * r, tau[1] * sqrt(1.0 - r**2)
-    v = 1.0 / sigma**2
-    M11 = 1.0 + v * (l11**2 * S0 + 2.0 * l11 * l21 * S1 + l21**2 * S2)
-    M12 = v * (l11 * l22 * S1 + l21 * l22 * S2)
-    M22 = 1.0 + v * l22**2 * S2
-    det = M11 * M22 - M12**2
+    log, stack = (np.log, np.stack) if isinstance(sums, np.ndarray) else (pt.log, pt.stack)
+    (l11, l21, l22), v, det, (P11, P12, P22) = _woodbury(sums, tau, r, sigma)
     h1, h2 = l11 * R0 + l21 * R1, l22 * R1
-    P11, P12, P22 = M22 / det, -M12 / det, M11 / det  # M^-1
     quad = v * RR - v**2 * (P11 * h1**2 + 2.0 * P12 * h1 * h2 + P22 * h2**2)
-    loglik = -0.5 * (S0 * log(2.0 * np.pi / v) + log(det) + quad)
+    loglik = -0.5 * (sums[:, 0] * log(2.0 * np.pi / v) + log(det) + quad)
     u1, u2 = v * (P11 * h1 + P12 * h2), v * (P12 * h1 + P22 * h2)
-    stack = np.stack if isinstance(resid, np.ndarray) else pt.stack
     mean = stack([l11 * u1, l21 * u1 + l22 * u2], axis=1)
     cov = stack([l11**2 * P11, l11 * (l21 * P11 + l22 * P12),
                  l21**2 * P11 + 2.0 * l21 * l22 * P12 + l22**2 * P22], axis=1)
     return loglik, mean, cov
+
+
+def marginal_total(stats: dict, step, tau, r, sigma):
+    """The summed marginal log-likelihood of all patients at theta = theta_hat + step, from
+    ``fixed_part_statistics`` (the model's log density; PyTensor).
+
+    Patients with the same sums and the same summed design rows form a group g (n_g patients:
+    one schedule and one arm, study and moderator pattern); within g, R0_p = a0_p - m0_g and
+    R1_p = a1_p - m1_g with m0 = G0_g step, m1 = G1_g step, so the sums over g of R0^2,
+    R0 R1 and R1^2 that ``marginal_from_sums`` needs come from the group's moments of
+    (a0, a1): e.g. sum R0^2 = A00 - 2 m0 A0 + n_g m0^2. With a1 likewise and h = L'(R0, R1):
+
+        sum_p loglik_p = -1/2 [N log(2 pi sigma^2) + sum_g n_g log|M_g|
+                               + v sum_p RR_p - v^2 sum_g tr(M_g^-1 sum_{p in g} h_p h_p')]
+    """
+    G = stats["group_sums"]
+    (l11, l21, l22), v, det, (P11, P12, P22) = _woodbury(G, tau, r, sigma)
+    n, A = stats["group_size"], stats["group_moments"]  # A: sum a0, sum a1, sum a0^2, sum a0 a1, sum a1^2
+    m0, m1 = pt.dot(stats["G0"], step), pt.dot(stats["G1"], step)
+    s00 = A[:, 2] - 2.0 * m0 * A[:, 0] + n * m0**2
+    s01 = A[:, 3] - m0 * A[:, 1] - m1 * A[:, 0] + n * m0 * m1
+    s11 = A[:, 4] - 2.0 * m1 * A[:, 1] + n * m1**2
+    h11 = l11**2 * s00 + 2.0 * l11 * l21 * s01 + l21**2 * s11
+    h12 = l22 * (l11 * s01 + l21 * s11)
+    h22 = l22**2 * s11
+    rr = stats["ee"] - 2.0 * pt.dot(stats["De"], step) + pt.dot(step, pt.dot(stats["DD"], step))
+    return -0.5 * (pt.sum(n * G[:, 0]) * pt.log(2.0 * np.pi / v) + pt.sum(n * pt.log(det)) + v * rr
+                   - v**2 * pt.sum(P11 * h11 + 2.0 * P12 * h12 + P22 * h22))
+
+
+def coefficient_shapes(d: TrajectoryDesign) -> dict:
+    """Shapes of the fixed part's coefficient blocks, under ``linear_predictor``'s names, in the
+    order the model's coefficient vector concatenates them (as ``build_model`` creates them)."""
+    K, Kc = (len(w) for w in shared.time_basis(d.time, d.model_days, d.model_days)[3:])
+    M = len(d.moderators)
+    shapes = {"alpha": (K,)}
+    if d.has_arm:
+        shapes["delta"] = (Kc,)
+    if d.baseline == "covariate":
+        shapes["lambda"] = (K,)
+    if M:
+        shapes["beta"] = (K, M)
+        if d.has_arm:
+            shapes["gamma"] = (Kc, M)
+    if d.study_level in ("random", "fixed"):
+        shapes["study_intercept"] = (len(d.studies),)
+    if d.study_level == "random" and d.has_arm:
+        shapes["study_effect"] = (len(d.studies),)
+    if d.n_periods > 1:
+        shapes["period"] = (d.n_periods,)
+    return shapes
+
+
+def fixed_part_matrix(shapes: dict, a: dict) -> np.ndarray:
+    """The fixed part of ``linear_predictor`` as a (rows x coefficients) matrix D.
+
+    The mean is linear in its coefficient blocks (``shapes``: name -> shape, in order), so
+    column j is ``linear_predictor`` at the j-th unit coefficient vector; blocks are
+    flattened in C order, as the model's coefficient vector theta concatenates them. Built
+    from ``linear_predictor`` itself, so D theta and the mean cannot disagree.
+    """
+    zero = {name: np.zeros(shape) for name, shape in shapes.items()}
+    columns = []
+    for name, shape in shapes.items():
+        for j in range(int(np.prod(shape))):
+            unit = np.zeros(int(np.prod(shape)))
+            unit[j] = 1.0
+            columns.append(np.broadcast_to(linear_predictor({**zero, name: unit.reshape(shape)}, a), a["time"].shape))
+    return np.column_stack(columns)
+
+
+def fixed_part_statistics(D: np.ndarray, y: np.ndarray, s: np.ndarray, patient: np.ndarray, sums: np.ndarray) -> dict:
+    """What the marginal log density needs from the rows, summed once (data, not per gradient).
+
+    The residuals of the fixed part are r = y - D theta. Write theta = theta_hat + step, with
+    theta_hat the least-squares fit and e = y - D theta_hat. Then per patient p and in total
+
+        R0_p = a0_p - G0_p step,  a0_p = sum_p e,    G0_p = sum_p D
+        R1_p = a1_p - G1_p step,  a1_p = sum_p s e,  G1_p = sum_p s D
+        sum_p RR_p = e'e - 2 (D'e)' step + step' D'D step
+
+    (exact for any theta_hat; the least-squares one makes D'e ~ 0, so nothing large cancels in
+    single precision). Patients sharing (sums, G0, G1) are grouped (``marginal_total``): the
+    groups are schedules x arm x study x moderator patterns, 31-468 of them at 154-10,000
+    patients of pooled_rct, and never more than the patients. A gradient then costs products
+    of (group x coefficient) matrices, not passes over every row with gathers and scatter-adds
+    (10,000 patients, 58k rows: 2.1 -> 0.1 ms; ARCHITECTURE.md). By hand: no library reduces
+    a PyMC graph so.
+    """
+    theta_hat = np.linalg.lstsq(D, y, rcond=None)[0]
+    e = y - D @ theta_hat
+
+    def per(index, x, n):
+        total = np.zeros((n,) + x.shape[1:])
+        np.add.at(total, index, x)
+        return total
+
+    n_pat = len(sums)
+    a0, a1 = per(patient, e, n_pat), per(patient, s * e, n_pat)
+    G0, G1 = per(patient, D, n_pat), per(patient, s[:, None] * D, n_pat)
+    key, first, group = np.unique(np.column_stack([sums, G0, G1]), axis=0, return_index=True, return_inverse=True)
+    group = group.reshape(-1)
+    n_groups = len(key)
+    return {
+        "theta_hat": theta_hat,
+        "group_sums": sums[first], "group_size": np.bincount(group, minlength=n_groups).astype(float),
+        "group_moments": per(group, np.column_stack([a0, a1, a0**2, a0 * a1, a1**2]), n_groups),
+        "G0": G0[first], "G1": G1[first],
+        "ee": np.asarray(e @ e), "De": D.T @ e, "DD": D.T @ D,
+    }
 
 
 def draw_patient_effects(mean: np.ndarray, cov: np.ndarray, rng) -> np.ndarray:
@@ -221,7 +358,7 @@ def _mean_offsets(params, d: TrajectoryDesign):
     return (params["study_intercept"] * share).sum()
 
 
-def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) -> dict:
+def replicate(d: TrajectoryDesign, mu: np.ndarray, sigma: np.ndarray, rng) -> dict:
     """Posterior predictive rates on the trial's own units (one chunk of draws).
 
     Replicated outcomes on every unit at every summary day: scores y* = round(clip(mu + sigma e,
@@ -232,7 +369,7 @@ def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) 
     percent improvement >= 100 x the scale's response fraction; remission: y*_t <= threshold.
     A unit whose baseline is at the scale's floor has no percent improvement and no response:
     it leaves those averages (the one rule of ``scales.percent_improvement``).
-    mu_grid (n, units * days), sigma (n,). Returns arrays (n, day_post[, arm]): response_rate,
+    mu (n, units, days), sigma (n,). Returns arrays (n, day_post[, arm]): response_rate,
     remission_rate, percent_improvement, and with two arms response_difference and
     percent_difference (ketamine - control); with ``sustained_days`` (a, b) also
     sustained_remission (n, 1[, arm]): remitted at day a and still at day b.
@@ -240,7 +377,7 @@ def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) 
     lo, hi = d.score_range
     n_u, n_d = len(d.units), len(d.summary_days)
     # single precision: replicated scores are whole numbers, and rates of a few hundred units
-    mu = mu_grid.reshape((len(mu_grid), n_u, n_d)).astype(np.float32)
+    mu = mu.astype(np.float32, copy=False)
     value = mu + sigma.astype(np.float32)[:, None, None] * rng.standard_normal(mu.shape, dtype=np.float32)
     post = d.summary_days > 0
     y0_obs = d.units["y0"].to_numpy(np.float32)[None, :, None]
@@ -284,19 +421,19 @@ def replicate(d: TrajectoryDesign, mu_grid: np.ndarray, sigma: np.ndarray, rng) 
     return out
 
 
-def ppc_visit_means(d: TrajectoryDesign, mu_obs: np.ndarray, sigma: np.ndarray, rng) -> np.ndarray:
-    """Replicated observed-row means per (model day, arm) for a chunk: (n, day_obs, arm)."""
-    y = mu_obs + sigma[:, None] * rng.standard_normal(mu_obs.shape, dtype=np.float32)
-    day_idx = np.searchsorted(d.model_days, d.rows["day"].to_numpy(float))
-    arm = d.rows["unit_idx"].map(d.units["arm"]).to_numpy() if d.has_arm else np.zeros(len(d.rows))
-    arms = (1, 0) if d.has_arm else (0,)
-    cell = day_idx * len(arms) + np.where(arm == arms[0], 0, len(arms) - 1)
-    n_cells = len(d.model_days) * len(arms)
+def ppc_visit_means(d: TrajectoryDesign, cell_sums: np.ndarray, sigma: np.ndarray, rng) -> np.ndarray:
+    """Replicated observed-row means per (model day, arm) for a chunk: (n, day_obs, arm).
+
+    A cell's replicated rows are its means plus independent N(0, sigma) errors, so their sum
+    is the cell's sum of means (``cell_sums``, n x cells) plus sigma sqrt(n_c) z, z ~ N(0, 1):
+    the same distribution as replicating every row, without the rows.
+    """
+    cell, n_cells = d.visit_cells()
     counts = np.bincount(cell, minlength=n_cells).astype(float)
-    sums = y @ np.eye(n_cells)[cell]  # (n, cells): sum of each cell's rows
+    noise = sigma[:, None] * np.sqrt(counts) * rng.standard_normal(cell_sums.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(counts > 0, sums / counts, np.nan)
-    return means.reshape(len(y), len(d.model_days), len(arms))
+        means = np.where(counts > 0, (cell_sums + noise) / counts, np.nan)
+    return means.reshape(len(cell_sums), len(d.model_days), 2 if d.has_arm else 1)
 
 
 def observed_visit_means(d: TrajectoryDesign) -> pd.DataFrame:
@@ -511,11 +648,19 @@ class TrajectoryFamily(Family):
             mu_obs = linear_predictor(params, obs_data)
             extras = {}
             if d.parameterization == "marginal":
-                slope_sums = np.stack([np.bincount(obs["patient"], weights=obs["s"] ** k, minlength=len(d.patients))
-                                       for k in range(3)], axis=1)
+                slope_sums = pm.Data("patient_slope_sums", np.stack(
+                    [np.bincount(obs["patient"], weights=obs["s"] ** k, minlength=len(d.patients))
+                     for k in range(3)], axis=1))
+                # the log density from sums over the rows taken once (fixed_part_statistics) ...
+                shapes = coefficient_shapes(d)
+                stats = fixed_part_statistics(fixed_part_matrix(shapes, obs), d.rows["_value"].to_numpy(float),
+                                              obs["s"], obs["patient"], slope_sums.get_value())
+                stats = {k: pm.Data(f"marginal_{k}", v) for k, v in stats.items()}
+                step = pt.concatenate([pt.flatten(params[name]) for name in shapes]) - stats["theta_hat"]
+                pm.Potential("y_marginal", marginal_total(stats, step, tau, r, sigma))
+                # ... and per patient from the rows, for LOO and the patient effects (after sampling)
                 loglik, b_mean, b_cov = patient_marginal(y - mu_obs, obs_data["s"], obs_data["patient"],
-                                                         pm.Data("patient_slope_sums", slope_sums), tau, r, sigma)
-                pm.Potential("y_marginal", pt.sum(loglik))
+                                                         slope_sums, tau, r, sigma)
                 extras = {"patient_loglik": loglik, "patient_effect_mean": b_mean, "patient_effect_cov": b_cov}
             else:
                 pm.Normal("y_obs", mu_obs, sigma, observed=y, dims="obs")
@@ -535,7 +680,10 @@ class TrajectoryFamily(Family):
                 if d.has_arm:
                     pm.Deterministic("moderation", Cd @ params["gamma"], dims=("day_post", "moderator"))
             mu_grid = linear_predictor(params, {k: pm.Data(f"grid_{k}", v) for k, v in grid.items()})
-        return model, {"mu_obs": mu_obs, "mu_grid": mu_grid, **extras}
+            cell, n_cells = d.visit_cells()
+            cell_sums = pt.inc_subtensor(pt.zeros(n_cells)[pm.Data("obs_visit_cell", cell)], mu_obs)
+        # single precision for the grid: replicate rounds replicated scores to whole numbers
+        return model, {"visit_cell_sums": cell_sums, "mu_grid": pt.cast(mu_grid, "float32"), **extras}
 
     # ---- draws -> quantities ------------------------------------------------------------
     def derive(self, d: TrajectoryDesign, idata, extras, rng) -> None:
@@ -548,21 +696,33 @@ class TrajectoryFamily(Family):
 
         n_chain, n_draw = extras.shape
         marginal = d.parameterization == "marginal"
-        names = ["mu_obs", "mu_grid"] + (["patient_effect_mean", "patient_effect_cov", "patient_loglik"]
-                                         if marginal else [])
-        obs_a, grid_a = d.observed_arrays(), d.arrays(*d.grid())
+        names = ["visit_cell_sums", "mu_grid"] + (["patient_effect_mean", "patient_effect_cov", "patient_loglik"]
+                                                  if marginal else [])
+        n_u, n_d = len(d.units), len(d.summary_days)
+        unit_patient = d.units["patient_idx"].to_numpy()
+        s_days = d.arrays(np.zeros(n_d, int), d.summary_days)["s"].astype(np.float32)
+        if marginal:  # each patient's rows in each visit cell: count and sum of s (the b terms' cell sums)
+            obs_a = d.observed_arrays()
+            cell, n_cells = d.visit_cells()
+            cell_b = np.zeros((2, n_cells, len(d.patients)))
+            np.add.at(cell_b[0], (cell, obs_a["patient"]), 1.0)
+            np.add.at(cell_b[1], (cell, obs_a["patient"]), obs_a["s"])
         rates, visit_means, loglik = [], [], []
         for sl, ex in extras.chunks(names):
+            sigma = flat_draws(idata.posterior["sigma"], sl)
             if marginal:
                 loglik.append(ex["patient_loglik"])
-            sigma = flat_draws(idata.posterior["sigma"], sl)
-            mu_obs, mu_grid = ex["mu_obs"], ex["mu_grid"]
-            if d.parameterization == "marginal":
-                b = draw_patient_effects(ex["patient_effect_mean"], ex["patient_effect_cov"], rng)
-                mu_obs = mu_obs + b[:, obs_a["patient"], 0] + b[:, obs_a["patient"], 1] * obs_a["s"]
-                mu_grid = mu_grid + b[:, grid_a["patient"], 0] + b[:, grid_a["patient"], 1] * grid_a["s"]
-            rates.append(replicate(d, mu_grid, sigma, rng))
-            visit_means.append(ppc_visit_means(d, mu_obs, sigma, rng))
+            # blocks of a few draws: the (draws x units x days) temporaries stay in the CPU's cache
+            # (3-4x faster than whole chunks at 10,000 patients)
+            for blk in (slice(i, i + REPLICATE_BLOCK) for i in range(0, len(sigma), REPLICATE_BLOCK)):
+                cell_sums, mu = ex["visit_cell_sums"][blk], ex["mu_grid"][blk].reshape(-1, n_u, n_d)
+                if marginal:
+                    b = draw_patient_effects(ex["patient_effect_mean"][blk], ex["patient_effect_cov"][blk], rng)
+                    cell_sums = cell_sums + b[..., 0] @ cell_b[0].T + b[..., 1] @ cell_b[1].T
+                    b_unit = b[:, unit_patient].astype(np.float32)
+                    mu = mu + b_unit[..., :1] + b_unit[..., 1:] * s_days
+                rates.append(replicate(d, mu, sigma[blk], rng))
+                visit_means.append(ppc_visit_means(d, cell_sums, sigma[blk], rng))
         shape = (n_chain, n_draw)
         if marginal:  # LOO leaves one patient out
             idata.add_groups(log_likelihood=xr.Dataset(
