@@ -47,6 +47,12 @@ def prepare(model, trial: TrialData, outcome=None, moderators=None, time=None, p
         )
     card = load_card(model)
     family = family_of(card)
+    unknown = sorted(set(options) - family.option_names())
+    if unknown:
+        raise BayesKetError(
+            f"Unknown option(s) {unknown} for the {family.name} model. Its options: {sorted(family.option_names())}; "
+            f"sampler options: {sorted(SAMPLER_OPTIONS)}; and outcome, moderators, time, priors, draws, tune, "
+            "chains, seed, progressbar. Fix: check the spelling.")
     design = family.design(trial, card, outcome=outcome, moderators=moderators, time=time, **options)
     return card, family, design, family.priors(card, design, priors)
 

@@ -195,6 +195,19 @@ def test_bad_requests_name_the_fix_before_compiling(pooled_trial):
     assert COMPILATIONS["count"] == before
 
 
+@pytest.mark.parametrize("model", ["trajectory", "items", "ipd_meta", "classes"])
+def test_a_misspelt_option_is_named_with_the_accepted_ones(pooled_trial, model):
+    """Every family: an option its design does not take is a BayesKetError listing those it takes
+    (a family forwarding **options names the function that receives them), not a TypeError."""
+    with pytest.raises(bk.BayesKetError, match=r"Unknown option\(s\) \['target_acept'\].*target_accept"):
+        bk.fit(model, pooled_trial, target_acept=0.95)
+    from bayes_ket.cards import load_card
+    from bayes_ket.families import family_of
+
+    family = family_of(load_card(model))
+    assert family.option_names() and not family.option_names() & {"self", "trial", "card", "outcome"}
+
+
 def test_missing_moderator_warns_and_is_accounted(pooled_trial):
     frame = pooled_trial.frame.copy()
     gone = frame.patient.isin(frame.patient.unique()[:5])

@@ -96,6 +96,18 @@ class Family(abc.ABC):
     dim_names: dict = {}
 
     # ---- data -> model -------------------------------------------------------------
+    #: the function whose keyword parameters are the family's options (None: ``design``); a
+    #: family whose ``design`` forwards ``**options`` names the function that receives them
+    options_function = None
+
+    def option_names(self) -> set[str]:
+        """The options ``bk.fit`` may pass on to ``design`` (checked before anything is built)."""
+        import inspect
+
+        params = inspect.signature(self.options_function or self.design).parameters.values()
+        return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {
+            "self", "trial", "card", "outcome", "moderators", "time"}
+
     @abc.abstractmethod
     def design(self, trial, card, outcome=None, moderators=None, time=None, **options):
         """Validate the request against the trial (before anything is compiled); return the design."""

@@ -184,6 +184,8 @@ class IpdMetaFamily(Family):
     dim_names: dict = {"imputed_moderator": "moderator", "mstar_moderator": "moderator"}
 
     # ---- data -> model -------------------------------------------------------------------
+    options_function = staticmethod(dsg.build)
+
     def design(self, trial, card, outcome=None, moderators=None, time=None, **options) -> IpdMetaDesign:
         """Validate the request and build the design (``ipd_meta_design.build``).
 

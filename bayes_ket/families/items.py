@@ -15,9 +15,10 @@ over post-baseline visits, the default) or C(t) (``effect_by_day=True``).
 x_um: moderator m centred at its mean over patients (per one unit).
 
 Partial pooling over items:
-    e_k  = effect_mean + effect_sd z_k,  z_k ~ N(0, 1)   non-centred (card setting
-           effect_parameterization = "noncentered", the default: no funnel when the items'
-           effects are alike); "centered": e_k ~ N(effect_mean, effect_sd)
+    e_k  = effect_mean + effect_sd z_k,  z_k ~ N(0, 1)   non-centred (no funnel when the data
+           say little about each item's effect), or "centered": e_k ~ N(effect_mean, effect_sd)
+           (when they pin it); card setting effect_parameterization = "auto" (default)
+           chooses by the patients per arm (``effect_form``)
     g_km = moderation_mean_m + moderation_sd_m w_km,  w_km ~ N(0, 1): non-centred, the
            moderations are small and their pooling SD a funnel otherwise
 Priors (names as in ``fit.priors``; "per SD" scales are divided by the moderator's SD):
@@ -185,7 +186,7 @@ class ItemsDesign:
 
 def design(trial: TrialData, card, outcome=None, moderators=None, time=None, link=None,
            effect_by_day=None, patient_item=None, post_baseline_only=False, study_level=None,
-           parameterization=None, patient_change=None, scale=None) -> ItemsDesign:
+           parameterization=None, patient_change=None, scale=None, effect_parameterization=None) -> ItemsDesign:
     """Validate the request against the trial and build the long item design.
 
     scale: the scale whose items are modelled (registry name; card default "madrs"), e.g.
@@ -194,6 +195,8 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
     the first visit is then the reference of the visit means).
     study_level: "none", "fixed" or "random" to override the choice by number of studies.
     parameterization: patient intercepts "centered" or "noncentered" (card default).
+    effect_parameterization: the items' effects around their mean, "noncentered", "centered" or
+    "auto" (card default: ``effect_form``).
     """
     settings = card.settings
     the_scale = scales.get(scale or settings.get("scale", "madrs"))
@@ -215,6 +218,10 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
     parameterization = parameterization or settings.get("patient_parameterization", "centered")
     if parameterization not in ("centered", "noncentered"):
         raise BayesKetError(f"parameterization={parameterization!r}. Fix: use 'centered' or 'noncentered'.")
+    effect_parameterization = effect_parameterization or settings.get("effect_parameterization", "auto")
+    if effect_parameterization not in ("auto", "centered", "noncentered"):
+        raise BayesKetError(f"effect_parameterization={effect_parameterization!r}. Fix: use 'auto', 'centered' "
+                            "or 'noncentered'.")
     if link not in LINKS:
         raise BayesKetError(f"link={link!r} is not a link. Fix: use one of {LINKS}.")
     frame = trial.frame
@@ -273,8 +280,28 @@ def design(trial: TrialData, card, outcome=None, moderators=None, time=None, lin
         span=shared.slope_span(time, model_days), cutpoint_grid=grid, exclusions=excl,
         parameterization=parameterization, scale=the_scale.name, item_names=tuple(the_scale.item_names),
         item_columns=item_columns, item_lo=lo, n_cat=(hi - lo + 1).astype(int),
-        effect_parameterization=settings.get("effect_parameterization", "noncentered"),
+        effect_parameterization=effect_form(effect_parameterization, units.units, has_arm, visits, settings),
     )
+
+
+def effect_form(requested: str, units: pd.DataFrame, has_arm: bool, visits: pd.DataFrame, settings) -> str:
+    """The items' effects around their mean: "centered" or "noncentered" ("auto": by the data).
+
+    "auto" centres them when the smaller arm has at least ``centered_effects_min_per_arm``
+    patients with post-baseline scores (card setting, 150): each item's effect is then pinned by
+    the data, and the non-centred form puts a funnel in effect_sd's posterior. Measured on the
+    pooled two-RCT design: 77 per arm, non-centred clean on seeds 0-4; 500 per arm, non-centred
+    84 divergences and R-hat 1.012, centred 0 and 1.003; 30 per arm (a GAD-7 trial), centred 43
+    divergences in 300 draws.
+    """
+    if requested != "auto":
+        return requested
+    if not has_arm:
+        return "noncentered"  # no item effects are modelled
+    post_units = visits.loc[visits["day"] > 0, "unit_idx"].unique()
+    arms = units.iloc[post_units]
+    smaller = min((arms["arm"] == 1).sum(), (arms["arm"] == 0).sum())
+    return "centered" if smaller >= settings.get("centered_effects_min_per_arm", 150) else "noncentered"
 
 
 def priors(card, d: ItemsDesign, overrides: dict | None = None) -> dict:
@@ -684,6 +711,7 @@ def describe(d: ItemsDesign) -> dict:
         "patient_item": d.patient_item,
         "patient_change": d.patient_change,
         "parameterization": d.parameterization,
+        "effect_parameterization": d.effect_parameterization,
         **shared.terms_meta(d.terms, d.units, d.mod_ref),
         "has_arm": d.has_arm,
         "study_level": d.study_level,
@@ -737,6 +765,8 @@ class ItemsFamily(Family):
     name = "items"
     coordinate_columns = ("day", "arm", "item", "moderator")
     dim_names = {"day_post": "day"}
+
+    options_function = staticmethod(design)
 
     def design(self, trial, card, outcome=None, moderators=None, time=None, **options):
         return design(trial, card, outcome=outcome, moderators=moderators, time=time, **options)
