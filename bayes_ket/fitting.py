@@ -80,7 +80,8 @@ class Analysis:
         """The same analysis on another trial of identical structure, reusing the compiled sampler.
 
         Used by calibration: replicated trials swap their data in as runtime inputs. The new
-        trial must have the same coordinates (patients, days, items, ...) and data shapes.
+        trial must have the same coordinates (patients, days, items, ...); when its data have
+        other shapes, the analysis is built and compiled anew for it.
         """
         design = self.family.design(trial, self.card, **self.request, **self.options)
         model, _ = self.family.build_model(design, self.base_priors)
@@ -91,9 +92,10 @@ class Analysis:
                                 "(other patients, days or levels). Fix: build a new Analysis for this trial.")
         new = {v.name: v.get_value() for v in model.data_vars}
         old = dict(zip(self.compiled.data_names, self.compiled.data_values()))
-        bad = [n for n in old if n in new and np.shape(new[n]) != np.shape(old[n])]
-        if bad:
-            raise BayesKetError(f"rebind: data {bad} change shape; build a new Analysis for this trial.")
+        if any(n in new and np.shape(new[n]) != np.shape(old[n]) for n in old):
+            # same coordinates, data of other shapes (e.g. a family's sums over patient groups):
+            # the same analysis, compiled for this trial
+            return Analysis(self.card, trial, priors=self.base_priors, **self.request, **self.options)
         clone = object.__new__(Analysis)
         # the sampler starts where the new data put it (families with data-dependent initial values)
         initvals = {rv.name: value for rv, value in model.rvs_to_initial_values.items()

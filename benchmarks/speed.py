@@ -19,7 +19,7 @@ Sections (each can be skipped):
   warm      the trajectory run again with a warm persistent compilation cache
 
 Run: python benchmarks/speed.py [--runs 3] [--brms-runs 3] [--skip clean,items,...]
-       [--scaling-models trajectory,items] [--out speed]
+       [--scaling-models trajectory,items] [--scaling-sizes items=154:1000] [--out speed]
 Writes benchmarks/results/<out>.txt (the table) and <out>.json (every number).
 """
 
@@ -117,6 +117,8 @@ def main(argv=None):
     ap.add_argument("--brms-runs", type=int, default=3)
     ap.add_argument("--skip", default="")
     ap.add_argument("--scaling-models", default="trajectory,items", help="models in the scaling section")
+    ap.add_argument("--scaling-sizes", default="", help="patients per model, e.g. items=154:1000 (default: "
+                    "trajectory 154, 1000, 10000; items 154, 1000, 3000)")
     ap.add_argument("--out", default="speed", help="results/<out>.txt and .json")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
@@ -185,8 +187,11 @@ def main(argv=None):
         say("model       patients   rows   wall_s  compile_s  sample_s  post_s  warm_grad  draw_grad  peak_GB  min_ess  max_rhat  div")
         record["scaling"] = {}
         wanted = args.scaling_models.split(",")
-        for model, sizes in (m for m in (("trajectory", (154, 1000, 10000)), ("items", (154, 1000, 3000)))
-                             if m[0] in wanted):
+        sizes_of = {"trajectory": (154, 1000, 10000), "items": (154, 1000, 3000)}
+        for spec in filter(None, args.scaling_sizes.split(",")):
+            model, sizes = spec.split("=")
+            sizes_of[model] = tuple(int(n) for n in sizes.split(":"))
+        for model, sizes in ((m, sizes_of[m]) for m in wanted):
             rows = []
             for n in sizes:
                 r = ours(model, n=n)

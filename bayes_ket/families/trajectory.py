@@ -314,10 +314,11 @@ def fixed_part_statistics(D: np.ndarray, y: np.ndarray, s: np.ndarray, patient: 
 
     (exact for any theta_hat; the least-squares one makes D'e ~ 0, so nothing large cancels in
     single precision). Patients sharing (sums, G0, G1) are grouped (``marginal_total``): the
-    groups are schedules x arm x study x moderator patterns, 31-468 of them at 154-10,000
-    patients of pooled_rct, and never more than the patients. A gradient then costs products
+    groups are schedules x arm x study x moderator patterns, 59-468 of them at 154-10,000
+    patients of pooled_rct (padded with empty groups to a power of two), never more than the
+    patients. A gradient then costs products
     of (group x coefficient) matrices, not passes over every row with gathers and scatter-adds
-    (10,000 patients, 58k rows: 2.1 -> 0.1 ms; ARCHITECTURE.md). By hand: no library reduces
+    (10,000 patients, 58k rows: 2.1 -> 0.2 ms; ARCHITECTURE.md). By hand: no library reduces
     a PyMC graph so.
     """
     theta_hat = np.linalg.lstsq(D, y, rcond=None)[0]
@@ -334,11 +335,15 @@ def fixed_part_statistics(D: np.ndarray, y: np.ndarray, s: np.ndarray, patient: 
     key, first, group = np.unique(np.column_stack([sums, G0, G1]), axis=0, return_index=True, return_inverse=True)
     group = group.reshape(-1)
     n_groups = len(key)
+    # empty groups (n_g = 0, all sums 0: they add exactly 0) pad the count to a power of two, so
+    # replicated trials of one design (calibration) mostly share the compiled shapes
+    capacity = min(n_pat, 2 ** int(np.ceil(np.log2(n_groups))))
+    pad = lambda x: np.concatenate([x, np.zeros((capacity - n_groups,) + x.shape[1:])])  # noqa: E731
     return {
         "theta_hat": theta_hat,
-        "group_sums": sums[first], "group_size": np.bincount(group, minlength=n_groups).astype(float),
-        "group_moments": per(group, np.column_stack([a0, a1, a0**2, a0 * a1, a1**2]), n_groups),
-        "G0": G0[first], "G1": G1[first],
+        "group_sums": pad(sums[first]), "group_size": pad(np.bincount(group, minlength=n_groups).astype(float)),
+        "group_moments": pad(per(group, np.column_stack([a0, a1, a0**2, a0 * a1, a1**2]), n_groups)),
+        "G0": pad(G0[first]), "G1": pad(G1[first]),
         "ee": np.asarray(e @ e), "De": D.T @ e, "DD": D.T @ D,
     }
 
