@@ -700,7 +700,8 @@ class TrajectoryFamily(Family):
         """Posterior-predictive quantities, computed chunk by chunk of draws.
 
         Marginal fits: the patient effects are drawn from their conditional normal within each
-        chunk, and LOO leaves one patient out (log_likelihood ``y_patient``).
+        chunk, and LOO leaves one patient out (log_likelihood ``y_patient``). The predictive
+        check's visit means come from per-cell sums (``ppc_visit_means``): no per-row array.
         """
         import xarray as xr
 
@@ -717,12 +718,12 @@ class TrajectoryFamily(Family):
             cell_b = np.zeros((2, n_cells, len(d.patients)))
             np.add.at(cell_b[0], (cell, obs_a["patient"]), 1.0)
             np.add.at(cell_b[1], (cell, obs_a["patient"]), obs_a["s"])
+        block = max(1, REPLICATE_BLOCK_VALUES // (n_u * n_d))  # draws replicated at a time
         rates, visit_means, loglik = [], [], []
         for sl, ex in extras.chunks(names):
             sigma = flat_draws(idata.posterior["sigma"], sl)
             if marginal:
                 loglik.append(ex["patient_loglik"])
-            block = max(1, REPLICATE_BLOCK_VALUES // (n_u * n_d))
             for blk in (slice(i, i + block) for i in range(0, len(sigma), block)):
                 cell_sums, mu = ex["visit_cell_sums"][blk], ex["mu_grid"][blk].reshape(-1, n_u, n_d)
                 if marginal:
