@@ -20,7 +20,7 @@ outcome follow the class's mean curve plus patient effects and noise:
   "intercept" (default) b_i0 ~ N(0, tau^2) (a growth mixture: the marginal covariance is
   sigma_z^2 I + tau^2 J, with closed-form inverse and determinant); "none" (classic GBTM);
   "intercept_slope" (b_i0, b_i1) ~ MvNormal(0, Sigma), s(t) = x(t) / span, by the 2 x 2
-  Woodbury identity of ``trajectory.patient_marginal``.
+  Woodbury identity of ``trajectory.marginal_from_sums``.
 - sigma_z: one residual SD shared by the classes or one per class (card ``residual_sd``).
 
 Class membership is marginalised; there are no discrete parameters:

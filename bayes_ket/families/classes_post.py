@@ -41,7 +41,7 @@ def class_loglik(st: dict, theta, sigma, random: str, tau=None, corr=None, lib=n
     random="none": Sigma = 0; "intercept": Z = 1, Sigma = tau^2 (closed form,
         log|V| = (n-1) log s2 + log(s2 + n t2),  V^-1 = (I - t2 / (s2 + n t2) J) / s2);
     "intercept_slope": Z = [1, s], Sigma = L L' with L from (tau0, tau1, corr): 2 x 2 Woodbury
-        as in ``trajectory.patient_marginal``.
+        as in ``trajectory.marginal_from_sums``.
     A patient with no rows of this outcome (n = 0) gets 0. ``lib``: numpy or pytensor.tensor.
     """
     R0, RR, R1 = residual_sums(st, theta)
