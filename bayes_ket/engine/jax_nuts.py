@@ -118,10 +118,8 @@ class CompiledModel:
     value_names: list[str]
     value_shapes: list[tuple]
     logp_fn: object
-    outputs_fn: object  # -> constrained free RVs and deterministics
-    output_names: list[str]
-    loglik_fn: object  # -> pointwise log-likelihood per observed RV
-    loglik_names: list[str]
+    output_names: list[str]  # after_sampling_fn's outputs: constrained free RVs and deterministics,
+    loglik_names: list[str]  # then pointwise log-likelihoods per observed RV, then log priors
     logprior_fn: object  # -> summed log prior per free RV (no Jacobian)
     logprior_names: list[str]
     after_sampling_fn: object = None  # -> outputs, log-likelihoods and log priors in one function
@@ -400,9 +398,7 @@ def compile_model(model: pm.Model, extra: dict | None = None) -> CompiledModel:
         value_names=[v.name for v in value_vars],
         value_shapes=[np.shape(point[v.name]) for v in value_vars],
         logp_fn=density(density.rewritten),
-        outputs_fn=jaxify(outputs_r),
         output_names=output_names,
-        loglik_fn=jaxify(loglik_r),
         loglik_names=[v.name for v in model.observed_RVs],
         logprior_fn=jaxify(logprior_r),
         logprior_names=[v.name for v in model.free_RVs],

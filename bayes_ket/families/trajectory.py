@@ -428,15 +428,15 @@ def replicate(d: TrajectoryDesign, mu: np.ndarray, sigma: np.ndarray, rng) -> di
     return out
 
 
-def ppc_visit_means(d: TrajectoryDesign, cell_sums: np.ndarray, sigma: np.ndarray, rng) -> np.ndarray:
+def ppc_visit_means(d: TrajectoryDesign, cell_sums: np.ndarray, counts: np.ndarray, sigma: np.ndarray,
+                    rng) -> np.ndarray:
     """Replicated observed-row means per (model day, arm) for a chunk: (n, day_obs, arm).
 
     A cell's replicated rows are its means plus independent N(0, sigma) errors, so their sum
-    is the cell's sum of means (``cell_sums``, n x cells) plus sigma sqrt(n_c) z, z ~ N(0, 1):
-    the same distribution as replicating every row, without the rows.
+    is the cell's sum of means (``cell_sums``, n x cells) plus sigma sqrt(n_c) z, z ~ N(0, 1)
+    (n_c: the cell's rows, ``counts``): the same distribution as replicating every row,
+    without the rows.
     """
-    cell, n_cells = d.visit_cells()
-    counts = np.bincount(cell, minlength=n_cells).astype(float)
     noise = sigma[:, None] * np.sqrt(counts) * rng.standard_normal(cell_sums.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, (cell_sums + noise) / counts, np.nan)
@@ -712,9 +712,10 @@ class TrajectoryFamily(Family):
         n_u, n_d = len(d.units), len(d.summary_days)
         unit_patient = d.units["patient_idx"].to_numpy()
         s_days = d.arrays(np.zeros(n_d, int), d.summary_days)["s"].astype(np.float32)
+        cell, n_cells = d.visit_cells()
+        counts = np.bincount(cell, minlength=n_cells).astype(float)
         if marginal:  # each patient's rows in each visit cell: count and sum of s (the b terms' cell sums)
             obs_a = d.observed_arrays()
-            cell, n_cells = d.visit_cells()
             cell_b = np.zeros((2, n_cells, len(d.patients)))
             np.add.at(cell_b[0], (cell, obs_a["patient"]), 1.0)
             np.add.at(cell_b[1], (cell, obs_a["patient"]), obs_a["s"])
@@ -732,7 +733,7 @@ class TrajectoryFamily(Family):
                     b_unit = b[:, unit_patient].astype(np.float32)
                     mu = mu + b_unit[..., :1] + b_unit[..., 1:] * s_days
                 rates.append(replicate(d, mu, sigma[blk], rng))
-                visit_means.append(ppc_visit_means(d, cell_sums, sigma[blk], rng))
+                visit_means.append(ppc_visit_means(d, cell_sums, counts, sigma[blk], rng))
         shape = (n_chain, n_draw)
         if marginal:  # LOO leaves one patient out
             idata.add_groups(log_likelihood=xr.Dataset(
