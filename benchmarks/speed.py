@@ -20,6 +20,7 @@ Sections (each can be skipped):
 
 Run: python benchmarks/speed.py [--runs 3] [--brms-runs 3] [--skip clean,items,...]
        [--scaling-models trajectory,items] [--scaling-sizes items=154:1000] [--out speed]
+       [--brms-from speed_items_vs_brms]  (reuse an earlier run's brms items figures, labelled as such)
 Writes benchmarks/results/<out>.txt (the table) and <out>.json (every number).
 """
 
@@ -120,6 +121,8 @@ def main(argv=None):
     ap.add_argument("--scaling-sizes", default="", help="patients per model, e.g. items=154:1000 (default: "
                     "trajectory 154, 1000, 10000; items 154, 1000, 3000)")
     ap.add_argument("--out", default="speed", help="results/<out>.txt and .json")
+    ap.add_argument("--brms-from", default="", help="an earlier results/<name>.json whose brms items runs stand in "
+                    "for new ones (brms takes about 17 min a run here); the table says so")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     lines, record = [], {}
@@ -133,7 +136,11 @@ def main(argv=None):
     tmp = Path(tempfile.mkdtemp())
 
     if "clean" not in skip:
-        say("\n## items default bk.fit('items', trial) on pooled_rct seeds 0-4 (card: 4 x (1000 + 2000), patient_change)")
+        from bayes_ket.cards import load_card
+
+        card = load_card("items").settings
+        say(f"\n## items default bk.fit('items', trial) on pooled_rct seeds 0-4 (card: 4 chains x ({card['tune']} warm-up "
+            f"+ {card['draws']} draws), patient_change)")
         say("seed  wall_s  divergences  max_rhat  min_ess_bulk  min_ess_tail  ok")
         record["clean"] = []
         for seed in range(5):
@@ -152,7 +159,11 @@ def main(argv=None):
             f"{median(runs, 'ess_per_s_sampling'):.2f} sampling only")
         csv = tmp / "items.csv"
         items_csv(csv)
-        b = [brms(BRMS_ITEMS, csv) for _ in range(args.brms_runs)]
+        if args.brms_from:  # same CSV (pooled_rct seed 0), same R script: an earlier run's figures
+            b = json.loads((HERE / "results" / f"{args.brms_from}.json").read_text())["items_brms"]
+            say(f"brms: {len(b)} earlier run(s) from results/{args.brms_from}.json (not rerun here)")
+        else:
+            b = [brms(BRMS_ITEMS, csv) for _ in range(args.brms_runs)]
         b = [x for x in b if x and "error" not in x]
         record["items_brms"] = b
         if b:

@@ -174,3 +174,48 @@ def test_generator_links_patient_level_to_the_cutpoints():
     items = [c for c in a.columns if c.startswith("madrs_") and c[6:].isdigit()]
     assert len(items) == 10
     pd.testing.assert_frame_equal(a[items], b[items])
+
+
+def test_absorbed_patient_shifts_leave_the_log_density_unchanged(small_trial, monkeypatch):
+    """Moving the mean and arm contrast of the patients' post-baseline shifts into the visit means
+    and item effects (alpha_s = alpha + gamma_mean, e_s = e + gamma_arm) is a shear with Jacobian
+    1: the log density at the mapped point equals the plain model's, to rounding."""
+    card = load_card("items")
+    d = fam.design(small_trial, card, effect_parameterization="centered")
+    X, names = fam.absorbed_change_columns(d)
+    assert names == ["mean", "arm"]
+    pri = fam.priors(card, d)
+    shifted, _ = fam.build_model(d, pri)
+    monkeypatch.setattr(fam, "absorbed_change_columns", lambda d: (None, []))
+    plain, _ = fam.build_model(d, pri)
+    assert "trajectory_coef_shifted" in shifted.named_vars and "trajectory_coef_shifted" not in plain.named_vars
+    rng = np.random.default_rng(3)
+    logp_s, logp_p = shifted.compile_logp(), plain.compile_logp()
+    change = shifted.compile_fn(shifted.replace_rvs_by_values([shifted["patient_change"]])[0],
+                                inputs=shifted.value_vars, on_unused_input="ignore")
+    for _ in range(3):
+        point = {k: v + 0.4 * rng.standard_normal(np.shape(v)) for k, v in shifted.initial_point().items()}
+        gamma = np.linalg.pinv(X) @ change(point)
+        mapped = {k: v for k, v in point.items() if not k.endswith("_shifted")}
+        mapped["trajectory_coef"] = point["trajectory_coef_shifted"] - gamma[0]
+        mapped["effect_coef"] = point["effect_coef_shifted"] - gamma[1]
+        assert set(mapped) == set(plain.initial_point())
+        assert abs(gamma).max() > 1e-3  # the shear moved something
+        np.testing.assert_allclose(logp_s(point), logp_p(mapped), rtol=1e-10)
+
+
+def test_default_parameterisation_follows_the_data(small_trial):
+    """Card defaults: non-centred patient levels; item effects centred from 60 patients per arm,
+    with the arm contrast of the patients' shifts moved into them only then."""
+    card = load_card("items")
+    big = fam.design(bk.simulate("pooled_rct", seed=0), card)  # 154 patients, 77 per arm
+    assert (big.parameterization, big.effect_parameterization) == ("noncentered", "centered")
+    assert fam.absorbed_change_columns(big)[1] == ["mean", "arm"]
+    small = fam.design(small_trial, card)  # 40 patients
+    assert small.effect_parameterization == "noncentered"
+    assert fam.absorbed_change_columns(small)[1] == ["mean"]
+    model, _ = fam.build_model(small, fam.priors(card, small))
+    assert {"trajectory_coef_shifted", "patient_z"} <= set(model.named_vars)
+    assert "effect_coef_shifted" not in model.named_vars
+    slope = fam.design(small_trial, card, time="linear")  # t is no post-baseline indicator: nothing absorbed
+    assert fam.absorbed_change_columns(slope)[1] == []

@@ -26,12 +26,17 @@ Priors (names as in ``fit.priors``; "per SD" scales are divided by the moderator
     moderation_mean ~ N(0, moderation_mu_sigma / sd(x)), moderation_sd ~ HalfNormal(moderation_pool_sigma / sd(x))
     alpha ~ N(0, trajectory_sigma w), beta ~ N(0, moderator_effect_sigma / sd(x))
     b_p ~ N(0, sd_patient_intercept), sd_patient_intercept ~ HalfNormal(sd_patient_intercept_sigma);
-      "centered" (default): b = m + dev, m = mean(b) ~ N(0, sd / sqrt(P)), dev ~ ZeroSumNormal(sd)
-      (exact), with m moved into the cutpoints (likelihood in c - m, dev); "noncentered": b = sd z
+      written b = m + dev, m = mean(b) ~ N(0, sd / sqrt(P)), dev ~ ZeroSumNormal(sd) (exact), with m
+      moved into the cutpoints (likelihood in c - m, dev); "noncentered" (default): dev = sd z,
+      z ~ ZeroSumNormal(1) (each patient's level is weakly informed: 10 baseline scores), or
+      "centered": dev itself
     d_pk = sd_patient_item z_pk (patient_item=True), sd_patient_item ~ HalfNormal(sd_patient_item_sigma)
     + c_p 1[t > 0] (patient_change=True, the card default): the patient's own shift after baseline,
       shared by the items, c_p ~ N(0, sd_patient_change), sd_patient_change ~ HalfNormal(
-      sd_patient_change_sigma); sampled as the post-baseline level b_p + c_p ~ N(b_p, sd_patient_change)
+      sd_patient_change_sigma); sampled as the post-baseline level b_p + c_p ~ N(b_p, sd_patient_change).
+      The part of c explained by (1, arm), gamma = (X'X)^-1 X'c, is moved into the visit means and
+      the item effects, alpha_s = alpha + gamma_mean ~ N(gamma_mean, .), e_s = e + gamma_arm (a shear,
+      Jacobian 1: the same model), where they carry that term exactly (``absorbed_change_columns``)
     study: fixed offsets ~ N(0, study_sigma) with 2 studies; random intercept (non-centred,
     sd_study ~ HalfNormal(sd_study_sigma)) with >= 3; period offsets ~ N(0, study_sigma).
 
@@ -288,11 +293,13 @@ def effect_form(requested: str, units: pd.DataFrame, has_arm: bool, visits: pd.D
     """The items' effects around their mean: "centered" or "noncentered" ("auto": by the data).
 
     "auto" centres them when the smaller arm has at least ``centered_effects_min_per_arm``
-    patients with post-baseline scores (card setting, 150): each item's effect is then pinned by
+    patients with post-baseline scores (card setting, 60): each item's effect is then pinned by
     the data, and the non-centred form puts a funnel in effect_sd's posterior. Measured on the
-    pooled two-RCT design: 77 per arm, non-centred clean on seeds 0-4; 500 per arm, non-centred
-    84 divergences and R-hat 1.012, centred 0 and 1.003; 30 per arm (a GAD-7 trial), centred 43
-    divergences in 300 draws.
+    pooled two-RCT design: 500 per arm, non-centred 84 divergences and R-hat 1.012, centred 0 and
+    1.003; 77 per arm, with the patients' arm contrast moved into the effects
+    (``absorbed_change_columns``, centred only), centred min bulk ESS 2226 of 8000 draws against
+    961 before, while non-centred with that shift met 7 divergences; 30 per arm (a GAD-7 trial),
+    centred 43 divergences in 300 draws (before the shift).
     """
     if requested != "auto":
         return requested
@@ -301,7 +308,41 @@ def effect_form(requested: str, units: pd.DataFrame, has_arm: bool, visits: pd.D
     post_units = visits.loc[visits["day"] > 0, "unit_idx"].unique()
     arms = units.iloc[post_units]
     smaller = min((arms["arm"] == 1).sum(), (arms["arm"] == 0).sum())
-    return "centered" if smaller >= settings.get("centered_effects_min_per_arm", 150) else "noncentered"
+    return "centered" if smaller >= settings.get("centered_effects_min_per_arm", 60) else "noncentered"
+
+
+def absorbed_change_columns(d: ItemsDesign) -> tuple[np.ndarray | None, list[str]]:
+    """Which parts of the patients' post-baseline shifts c_p the fixed effects absorb exactly.
+
+    c_p 1[t > 0] adds gamma_mean 1[t > 0] + gamma_arm arm_p 1[t > 0] when c = X gamma + r. The
+    visit means alpha carry the first where their basis sums to 1[t > 0] on every model day
+    (time="visit" with a baseline), the item effects the second where the effect basis T does
+    (always, unless effect_by_day on a slope basis), each patient keeps one arm and the item
+    effects are centred (shifted non-centred effects met divergences in the effect-SD tail). Moving
+    gamma there (alpha_s = alpha + gamma_mean, E_s = E + gamma_arm) is a shear, an exact
+    reparameterisation: the likelihood then sees r, alpha_s and E_s, and the common shift of all
+    patients no longer trades against the visit means along a ridge of P coordinates. Returns
+    (X: patients x columns, column names among "mean", "arm"), or (None, []).
+    """
+    if not d.patient_change:
+        return None, []
+    days = np.asarray(d.model_days, float)
+    post = (days > 0).astype(float)
+    C, T = d.bases(days)
+    names, columns = [], []
+    if C.shape[1] and np.allclose(C.sum(axis=1), post):
+        names.append("mean")
+        columns.append(np.ones(len(d.patients)))
+    if d.has_arm and d.effect_parameterization == "centered" and np.allclose(T.sum(axis=1), post):
+        ua = d.unit_arrays()
+        arm = np.full(len(d.patients), np.nan)
+        arm[ua["patient"]] = ua["arm"]
+        if np.array_equal(arm[ua["patient"]], ua["arm"]):  # one arm per patient
+            names.append("arm")
+            columns.append(arm)
+    if not names:
+        return None, []
+    return np.column_stack(columns), names
 
 
 def priors(card, d: ItemsDesign, overrides: dict | None = None) -> dict:
@@ -357,22 +398,49 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
 
     with pm.Model(coords=coords) as model:
         hp = {name: pm.Data(name, float(value)) for name, value in priors.items()}
-        alpha = pm.Normal("trajectory_coef", 0.0, hp["trajectory_sigma"] * wC[-n_c:], dims="tbasis")
         sd_b = pm.HalfNormal("sd_patient_intercept", hp["sd_patient_intercept_sigma"])
-        if d.parameterization == "centered":
-            # b_p iid N(0, sd_b) written as b = m + dev: m = mean(b) ~ N(0, sd_b / sqrt(P)) and
-            # dev ~ ZeroSumNormal(sd_b), independent (exact). The likelihood sees only c - b, so m
-            # is moved into the cutpoints (c = c_rel + m): the common-level ridge of (b, c) becomes
-            # the single coordinate m, and the data pin each dev_p (~50 scores per patient).
-            m = pm.Normal("patient_level", 0.0, sd_b / np.sqrt(len(d.patients)))
+        # b_p iid N(0, sd_b) written as b = m + dev: m = mean(b) ~ N(0, sd_b / sqrt(P)) and
+        # dev ~ ZeroSumNormal(sd_b), independent (exact). The likelihood sees only c - b, so m
+        # is moved into the cutpoints (c = c_rel + m): the common-level ridge of (b, c) becomes
+        # the single coordinate m.
+        m = pm.Normal("patient_level", 0.0, sd_b / np.sqrt(len(d.patients)))
+        if d.parameterization == "centered":  # dev itself: where the data pin each patient's level
             dev = pm.ZeroSumNormal("patient_deviation", sigma=sd_b, dims="patient")
-            pm.Deterministic("patient_intercept", m + dev, dims="patient")
-            b = dev
-        else:
-            m = None
-            z_b = pm.Normal("patient_z", 0.0, 1.0, dims="patient")
-            b = pm.Deterministic("patient_intercept", sd_b * z_b, dims="patient")
+        else:  # dev = sd_b z: no funnel where the data say little about each patient's level
+            z_b = pm.ZeroSumNormal("patient_z", sigma=1.0, dims="patient")
+            dev = pm.Deterministic("patient_deviation", sd_b * z_b, dims="patient")
+        pm.Deterministic("patient_intercept", m + dev, dims="patient")
+        b = dev
         cut = _cutpoints(d, hp, m, model)  # the likelihood's cutpoints (K, most cutpoints), +inf padded
+
+        # --- the patients' own post-baseline shifts c_p, and the part of them the fixed effects absorb
+        X_abs, absorbed = absorbed_change_columns(d)
+        gamma = {}
+        if d.patient_change:
+            visit_patient = pm.Data("visit_patient", g["patient"])
+            # the patient's post-baseline level u_p = b_p + c_p ~ N(b_p, sd_c) is the coordinate NUTS
+            # moves: baseline scores pin b_p, post-baseline scores pin u_p, so the two are nearly
+            # independent a posteriori (b_p and c_p are strongly anti-correlated). Same model.
+            sd_c = pm.HalfNormal("sd_patient_change", hp["sd_patient_change_sigma"])
+            post_level = pm.Normal("patient_post_level", b, sd_c, dims="patient")
+            change = pm.Deterministic("patient_change", post_level - b, dims="patient")
+            if absorbed:
+                # c = X gamma + r (gamma = (X'X)^-1 X'c: the shifts' mean [and arm contrast]); the
+                # likelihood sees r, and gamma shifts the coefficients that carry the same term
+                hat = pm.Data("change_projection", np.linalg.pinv(X_abs))
+                coef = pt.dot(hat, change)
+                gamma = dict(zip(absorbed, [coef[j] for j in range(len(absorbed))]))
+                change = change - pt.dot(pm.Data("change_columns", X_abs), coef)
+        elif d.patient_item:
+            visit_patient = pm.Data("visit_patient", g["patient"])
+        # alpha_s = alpha + gamma_mean: the visit means the likelihood sees (a shear of (alpha, u),
+        # Jacobian 1), alpha_s ~ N(gamma_mean, sigma) being alpha ~ N(0, sigma) exactly
+        alpha_prior_sd = hp["trajectory_sigma"] * wC[-n_c:]
+        if "mean" in gamma:
+            alpha_s = pm.Normal("trajectory_coef_shifted", gamma["mean"], alpha_prior_sd, dims="tbasis")
+            alpha = pm.Deterministic("trajectory_coef", alpha_s - gamma["mean"], dims="tbasis")
+        else:
+            alpha = alpha_s = pm.Normal("trajectory_coef", 0.0, alpha_prior_sd, dims="tbasis")
 
         # --- visit level (V = unit x day): everything that is the same for the 10 items
         eta_unit = b[pm.Data("unit_patient", ua["patient"])]
@@ -393,18 +461,10 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
             model.add_coord("period_contrast", list(range(2, d.n_periods + 1)))
             off = pm.Normal("period_offset", 0.0, hp["study_sigma"], dims="period_contrast")
             eta_unit = eta_unit + pt.concatenate([pt.zeros(1), off])[pm.Data("unit_period", ua["period"])]
-        eta = (eta_unit[pm.Data("visit_unit", g["unit"])] + pt.dot(pm.Data("visit_C", g["C"]), alpha))[:, None]
+        eta = (eta_unit[pm.Data("visit_unit", g["unit"])] + pt.dot(pm.Data("visit_C", g["C"]), alpha_s))[:, None]
 
         # --- visit x item
-        if d.patient_change or d.patient_item:
-            visit_patient = pm.Data("visit_patient", g["patient"])
         if d.patient_change:
-            # the patient's post-baseline level u_p = b_p + c_p ~ N(b_p, sd_c) is the coordinate NUTS
-            # moves: baseline scores pin b_p, post-baseline scores pin u_p, so the two are nearly
-            # independent a posteriori (b_p and c_p are strongly anti-correlated). Same model.
-            sd_c = pm.HalfNormal("sd_patient_change", hp["sd_patient_change_sigma"])
-            post_level = pm.Normal("patient_post_level", b, sd_c, dims="patient")
-            change = pm.Deterministic("patient_change", post_level - b, dims="patient")
             eta = eta + (change[visit_patient] * pm.Data("visit_post", g["post"]))[:, None]
         if d.patient_item:
             sd_d = pm.HalfNormal("sd_patient_item", hp["sd_patient_item_sigma"])
@@ -412,15 +472,27 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
             pm.Deterministic("patient_item", sd_d * z_d, dims=("patient", "item"))
             eta = eta + sd_d * z_d[visit_patient]
         if d.has_arm:
-            mu_e = pm.Normal("effect_mean_coef", 0.0, hp["effect_mu_sigma"] * wT, dims="ebasis")
+            # E_s = E + gamma_arm (as alpha_s above): the item effects the likelihood sees
+            shift = gamma.get("arm", 0.0)
             sd_e = pm.HalfNormal("effect_sd_coef", hp["effect_pool_sigma"] * wT, dims="ebasis")
             if d.effect_parameterization == "centered":  # each item's effect is well informed by the data
-                E = pm.Normal("effect_coef", mu_e[:, None], sd_e[:, None], dims=("ebasis", "item"))
+                mu_e = pm.Normal("effect_mean_coef", 0.0, hp["effect_mu_sigma"] * wT, dims="ebasis")
+                if "arm" in gamma:
+                    E_s = pm.Normal("effect_coef_shifted", mu_e[:, None] + shift, sd_e[:, None], dims=("ebasis", "item"))
+                    E = pm.Deterministic("effect_coef", E_s - shift, dims=("ebasis", "item"))
+                else:
+                    E = E_s = pm.Normal("effect_coef", mu_e[:, None], sd_e[:, None], dims=("ebasis", "item"))
             else:
+                if "arm" in gamma:
+                    mu_s = pm.Normal("effect_mean_coef_shifted", shift, hp["effect_mu_sigma"] * wT, dims="ebasis")
+                    mu_e = pm.Deterministic("effect_mean_coef", mu_s - shift, dims="ebasis")
+                else:
+                    mu_e = mu_s = pm.Normal("effect_mean_coef", 0.0, hp["effect_mu_sigma"] * wT, dims="ebasis")
                 z_e = pm.Normal("effect_z", 0.0, 1.0, dims=("ebasis", "item"))
-                E = pm.Deterministic("effect_coef", mu_e[:, None] + sd_e[:, None] * z_e, dims=("ebasis", "item"))
-            # arm_v T(t_v) (V, ebasis) @ E (ebasis, item)
-            eta = eta + pt.dot(pm.Data("visit_arm_T", g["arm_T"]), E)
+                E_s = mu_s[:, None] + sd_e[:, None] * z_e
+                E = pm.Deterministic("effect_coef", E_s - shift, dims=("ebasis", "item"))
+            # arm_v T(t_v) (V, ebasis) @ E_s (ebasis, item)
+            eta = eta + pt.dot(pm.Data("visit_arm_T", g["arm_T"]), E_s)
             if M:
                 wM = wT[:, None] * inv_sd[None, :]
                 mu_g = pm.Normal("moderation_mean_coef", 0.0, hp["moderation_mu_sigma"] * wM,
