@@ -472,7 +472,7 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
             pm.Deterministic("patient_item", sd_d * z_d, dims=("patient", "item"))
             eta = eta + sd_d * z_d[visit_patient]
         if d.has_arm:
-            # E_s = E + gamma_arm (as alpha_s above): the item effects the likelihood sees
+            # E_s = E + gamma_arm (as alpha_s above; centred effects only): the effects the likelihood sees
             shift = gamma.get("arm", 0.0)
             sd_e = pm.HalfNormal("effect_sd_coef", hp["effect_pool_sigma"] * wT, dims="ebasis")
             if d.effect_parameterization == "centered":  # each item's effect is well informed by the data
@@ -483,14 +483,9 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
                 else:
                     E = E_s = pm.Normal("effect_coef", mu_e[:, None], sd_e[:, None], dims=("ebasis", "item"))
             else:
-                if "arm" in gamma:
-                    mu_s = pm.Normal("effect_mean_coef_shifted", shift, hp["effect_mu_sigma"] * wT, dims="ebasis")
-                    mu_e = pm.Deterministic("effect_mean_coef", mu_s - shift, dims="ebasis")
-                else:
-                    mu_e = mu_s = pm.Normal("effect_mean_coef", 0.0, hp["effect_mu_sigma"] * wT, dims="ebasis")
+                mu_e = pm.Normal("effect_mean_coef", 0.0, hp["effect_mu_sigma"] * wT, dims="ebasis")
                 z_e = pm.Normal("effect_z", 0.0, 1.0, dims=("ebasis", "item"))
-                E_s = mu_s[:, None] + sd_e[:, None] * z_e
-                E = pm.Deterministic("effect_coef", E_s - shift, dims=("ebasis", "item"))
+                E = E_s = pm.Deterministic("effect_coef", mu_e[:, None] + sd_e[:, None] * z_e, dims=("ebasis", "item"))
             # arm_v T(t_v) (V, ebasis) @ E_s (ebasis, item)
             eta = eta + pt.dot(pm.Data("visit_arm_T", g["arm_T"]), E_s)
             if M:
@@ -903,7 +898,7 @@ class ItemsFamily(Family):
         Population-level variables (cutpoints, trajectory_coef, moderator_coef, effect_coef,
         moderation_coef, sd_patient_intercept [, sd_patient_item, sd_patient_change], the study
         and period terms); patient terms are drawn from their prior, with mean ``patient_level``
-        when ``params`` has it (the centred parameterisation's mean of the patient intercepts).
+        when ``params`` has it (the mean of the patient intercepts, moved into the cutpoints).
         """
         P = len(d.patients)
         g = {k: np.asarray(v, float)[None] for k, v in params.items()}  # one "draw"
