@@ -416,8 +416,9 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
         # --- the patients' own post-baseline shifts c_p, and the part of them the fixed effects absorb
         X_abs, absorbed = absorbed_change_columns(d)
         gamma = {}
-        if d.patient_change:
+        if d.patient_change or d.patient_item:
             visit_patient = pm.Data("visit_patient", g["patient"])
+        if d.patient_change:
             # the patient's post-baseline level u_p = b_p + c_p ~ N(b_p, sd_c) is the coordinate NUTS
             # moves: baseline scores pin b_p, post-baseline scores pin u_p, so the two are nearly
             # independent a posteriori (b_p and c_p are strongly anti-correlated). Same model.
@@ -431,8 +432,6 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
                 coef = pt.dot(hat, change)
                 gamma = dict(zip(absorbed, [coef[j] for j in range(len(absorbed))]))
                 change = change - pt.dot(pm.Data("change_columns", X_abs), coef)
-        elif d.patient_item:
-            visit_patient = pm.Data("visit_patient", g["patient"])
         # alpha_s = alpha + gamma_mean: the visit means the likelihood sees (a shear of (alpha, u),
         # Jacobian 1), alpha_s ~ N(gamma_mean, sigma) being alpha ~ N(0, sigma) exactly
         alpha_prior_sd = hp["trajectory_sigma"] * wC[-n_c:]
