@@ -1,6 +1,6 @@
 """Clean and fast: K = 4 with the default card on the real-world design (seed 0), in a fresh process.
 
-bk.fit("classes", trial) with the API's benchmark settings (4 chains x (1000 tune + 1000 draws),
+bk.fit("classes", trial) with the card's settings (4 chains x (1000 tune + 2000 draws), target_accept 0.95,
 compilation included): wall time end to end, divergences, max R-hat and min bulk / tail ESS after
 relabelling, min bulk ESS per second, relabelled share, chain-mode groups. Then bk.select_classes over
 k = 1..6 (its default 4 x (500 + 500) per k) with its wall time. Targets: 0 divergences, R-hat <= 1.01,
