@@ -473,16 +473,15 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
         if d.has_arm:
             # E_s = E + gamma_arm (as alpha_s above; centred effects only): the effects the likelihood sees
             shift = gamma.get("arm", 0.0)
+            mu_e = pm.Normal("effect_mean_coef", 0.0, hp["effect_mu_sigma"] * wT, dims="ebasis")
             sd_e = pm.HalfNormal("effect_sd_coef", hp["effect_pool_sigma"] * wT, dims="ebasis")
             if d.effect_parameterization == "centered":  # each item's effect is well informed by the data
-                mu_e = pm.Normal("effect_mean_coef", 0.0, hp["effect_mu_sigma"] * wT, dims="ebasis")
                 if "arm" in gamma:
                     E_s = pm.Normal("effect_coef_shifted", mu_e[:, None] + shift, sd_e[:, None], dims=("ebasis", "item"))
                     E = pm.Deterministic("effect_coef", E_s - shift, dims=("ebasis", "item"))
                 else:
                     E = E_s = pm.Normal("effect_coef", mu_e[:, None], sd_e[:, None], dims=("ebasis", "item"))
             else:
-                mu_e = pm.Normal("effect_mean_coef", 0.0, hp["effect_mu_sigma"] * wT, dims="ebasis")
                 z_e = pm.Normal("effect_z", 0.0, 1.0, dims=("ebasis", "item"))
                 E = E_s = pm.Deterministic("effect_coef", mu_e[:, None] + sd_e[:, None] * z_e, dims=("ebasis", "item"))
             # arm_v T(t_v) (V, ebasis) @ E_s (ebasis, item)
