@@ -4,12 +4,12 @@
   within one se_diff of the recommended k;
 - one-class cohorts (simulate(..., classes=1)), seeds 0-2: is K = 1 recommended (no phantom classes).
 
-Each run compares k = 1..6 with covariates=("infusions",) and select_classes' default draws (4 chains x
-(500 + 500) per k); the wall time of each selection is recorded (target: under 5 minutes on 2 cores; the
+Each run compares k = 1..6 with the plain call bk.select_classes(trial) (select_classes' default draws,
+4 chains x (500 + 500) per k); --covariates infusions passes covariates=("infusions",). The wall time of each selection is recorded (target: under 5 minutes on 2 cores; the
 figures are inflated when other jobs share the machine).
 
-usage: python benchmarks/classes_select.py [--four 0 1 2 3 4] [--one 0 1 2] [--k 1 2 3 4 5 6]
-Writes benchmarks/results/classes_select.csv (one row per cohort x k) and classes_select_summary.csv.
+usage: python benchmarks/classes_select.py [--four 0 1 2 3 4] [--one 0 1 2] [--k 1 2 3 4 5 6] [--covariates infusions]
+Writes benchmarks/results/classes_select[_covariates].csv (one row per cohort x k) and ..._summary.csv.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ import bayes_ket as bk
 OUT = Path(__file__).resolve().parent / "results"
 
 
-def run(trial, ks, label, seed, true_k):
+def run(trial, ks, label, seed, true_k, covariates=()):
     t0 = time.perf_counter()
-    table = bk.select_classes(trial, k=ks, covariates=("infusions",), seed=seed)
+    options = {"covariates": tuple(covariates)} if covariates else {}
+    table = bk.select_classes(trial, k=ks, seed=seed, **options)
     seconds = time.perf_counter() - t0
     rec = int(table.loc[table.recommended, "k"].iloc[0])
     t = table.set_index("k")
@@ -52,18 +53,20 @@ def main():
     p.add_argument("--four", type=int, nargs="*", default=[0, 1, 2, 3, 4])
     p.add_argument("--one", type=int, nargs="*", default=[0, 1, 2])
     p.add_argument("--k", type=int, nargs="*", default=[1, 2, 3, 4, 5, 6])
+    p.add_argument("--covariates", nargs="*", default=[])
     args = p.parse_args()
+    tag = "_covariates" if args.covariates else ""
     OUT.mkdir(parents=True, exist_ok=True)
     tables, summaries = [], []
     jobs = [("four classes", s, 4, {}) for s in args.four] + [("one class", s, 1, {"classes": 1}) for s in args.one]
     for label, seed, true_k, options in jobs:
         trial = bk.simulate("real_world", seed=seed, **options)
-        table, summary = run(trial, args.k, label, seed, true_k)
+        table, summary = run(trial, args.k, label, seed, true_k, args.covariates)
         tables.append(table)
         summaries.append(summary)
         print(summary, flush=True)
-        pd.concat(tables).to_csv(OUT / "classes_select.csv", index=False)
-        pd.DataFrame(summaries).to_csv(OUT / "classes_select_summary.csv", index=False)
+        pd.concat(tables).to_csv(OUT / f"classes_select{tag}.csv", index=False)
+        pd.DataFrame(summaries).to_csv(OUT / f"classes_select{tag}_summary.csv", index=False)
     with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 80):
         print(pd.DataFrame(summaries))
 
