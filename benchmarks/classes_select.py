@@ -5,8 +5,9 @@
 - one-class cohorts (simulate(..., classes=1)), seeds 0-2: is K = 1 recommended (no phantom classes).
 
 Each run compares k = 1..6 with the plain call bk.select_classes(trial) (select_classes' default draws,
-4 chains x (500 + 500) per k); --covariates infusions passes covariates=("infusions",). The wall time of each selection is recorded (target: under 5 minutes on 2 cores; the
-figures are inflated when other jobs share the machine).
+4 chains x (500 + 500) per k); --covariates infusions passes covariates=("infusions",). The wall time
+of each selection is recorded (target: under 5 minutes on 2 cores; the figures are inflated when other
+jobs share the machine). Results: benchmarks/results/classes_select.txt.
 
 usage: python benchmarks/classes_select.py [--four 0 1 2 3 4] [--one 0 1 2] [--k 1 2 3 4 5 6] [--covariates infusions]
 Writes benchmarks/results/classes_select[_covariates].csv (one row per cohort x k) and ..._summary.csv.
