@@ -94,12 +94,16 @@ def diag_row(f, seconds) -> dict:
 
 
 def default(seed: int) -> dict:
-    return base(seed, part="default")
+    return recovery(seed, "default")
 
 
-def base(seed: int, part: str = "base") -> dict:
+def base(seed: int) -> dict:
+    return recovery(seed, "base", covariates=("infusions",))
+
+
+def recovery(seed: int, part: str, **options) -> dict:
     trial = bk.simulate("real_world", seed=seed)
-    f, s, seconds = fit(trial, **({} if part == "default" else {"covariates": ("infusions",)}))
+    f, s, seconds = fit(trial, **options)
     names = trial.truth["class_names"]
     share = s[s.quantity == "class_share"].set_index("class")["mean"]
     assigned = s[s.quantity == "class_share_assigned"].set_index("class")["mean"]

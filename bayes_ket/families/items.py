@@ -471,14 +471,13 @@ def build_model(d: ItemsDesign, priors: dict) -> tuple[pm.Model, dict]:
             pm.Deterministic("patient_item", sd_d * z_d, dims=("patient", "item"))
             eta = eta + sd_d * z_d[visit_patient]
         if d.has_arm:
-            # E_s = E + gamma_arm (as alpha_s above; centred effects only): the effects the likelihood sees
-            shift = gamma.get("arm", 0.0)
             mu_e = pm.Normal("effect_mean_coef", 0.0, hp["effect_mu_sigma"] * wT, dims="ebasis")
             sd_e = pm.HalfNormal("effect_sd_coef", hp["effect_pool_sigma"] * wT, dims="ebasis")
             if d.effect_parameterization == "centered":  # each item's effect is well informed by the data
-                if "arm" in gamma:
-                    E_s = pm.Normal("effect_coef_shifted", mu_e[:, None] + shift, sd_e[:, None], dims=("ebasis", "item"))
-                    E = pm.Deterministic("effect_coef", E_s - shift, dims=("ebasis", "item"))
+                if "arm" in gamma:  # E_s = E + gamma_arm (as alpha_s above): the effects the likelihood sees
+                    E_s = pm.Normal("effect_coef_shifted", mu_e[:, None] + gamma["arm"], sd_e[:, None],
+                                    dims=("ebasis", "item"))
+                    E = pm.Deterministic("effect_coef", E_s - gamma["arm"], dims=("ebasis", "item"))
                 else:
                     E = E_s = pm.Normal("effect_coef", mu_e[:, None], sd_e[:, None], dims=("ebasis", "item"))
             else:
