@@ -213,10 +213,17 @@ def fit(model, trial, outcome=None, moderators=None, time=None, priors=None, dra
     trajectory, 1000 for items), chains (run in parallel over CPU cores), random seed. Sampler options: target_accept,
     max_treedepth, dense_mass. Every other option goes to the family (e.g. items
     ``patient_change=True``, trajectory ``parameterization="noncentered"``).
+
+    The compiled code is released when the fit returns (``engine.jax_nuts.release_compiled_code``),
+    so a loop over many fits holds a bounded amount of memory; to sample one model again and
+    again (priors, seeds, replicates), keep an ``Analysis`` and call its ``sample``.
     """
     sampler = {k: options.pop(k) for k in list(options) if k in SAMPLER_OPTIONS}
     t0 = _time.perf_counter()
     analysis = Analysis(model, trial, outcome=outcome, moderators=moderators, time=time, priors=priors, **options)
     result = analysis.sample(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar, **sampler)
     result.meta["timing"]["total_s"] = _time.perf_counter() - t0
+    from .engine.jax_nuts import release_compiled_code
+
+    release_compiled_code()  # this Analysis is not reused; a loop over many fits must not exhaust the memory maps
     return result

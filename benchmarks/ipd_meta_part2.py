@@ -4,6 +4,7 @@ imputation against complete cases, and the combined moderator M*.
     python benchmarks/ipd_meta_part2.py default        [--out DIR]   # time, divergences, R-hat, ESS
     python benchmarks/ipd_meta_part2.py false_positives [--seeds 0 1 2 3 4] [--draws N] [--out DIR]
     python benchmarks/ipd_meta_part2.py mstar          [--seeds 0 1 2 3 4] [--draws N] [--out DIR]
+    python benchmarks/ipd_meta_part2.py imputation     [--seeds 0 1 2 3 4] [--draws N] [--out DIR]
 
 default: ipd_meta seed 0 with null_moderators=20; age, female, bmi, msm + the 20 null moderators,
 trd_threshold, crossover, active_placebo; both visits; imputation, horseshoe, M* (no CV); 4 chains x
@@ -15,6 +16,10 @@ Share of the 20 null moderators x 2 visits (within level) whose 90% interval exc
 the true non-zero patient moderators' P(right sign); imputation vs complete cases (the same model with
 missing="complete") for the moderators most affected by missingness (msm, bmi): coverage of their
 truth and interval widths.
+
+imputation: the four patient moderators with normal priors, imputed against complete cases (part 1's
+behaviour), so that the comparison is of the missing-value handling alone (false_positives compares them
+under the horseshoe): coverage of the truth, interval width, P(right sign), patients analysed.
 
 mstar: (a) direction: data with three true patient moderators of known weights (simulate option
 patient_moderators: age 0.15, bmi -0.6, msm 2.0 points per unit, female 0), no null moderators;
@@ -89,6 +94,10 @@ print(s[s.quantity.isin(["effect", "effect_std", "tau", "mstar_r"])].drop(column
     (out / "ipd_meta_part2_default.txt").write_text(text)
 
 
+#: the cell tables false_positives writes (after every seed), in the order _false_positive_report takes them
+FALSE_POSITIVE_TABLES = ("null_cells", "sequential_cells", "imputed_vs_complete_cells", "true_moderator_cells", "fits")
+
+
 def false_positives(seeds, draws, out: Path):
     import bayes_ket as bk
 
@@ -131,6 +140,11 @@ def false_positives(seeds, draws, out: Path):
                                     "width": r["upper"] - r["lower"], "covered": r["lower"] <= t <= r["upper"],
                                     "patients": (f if fit_name == "imputed" else fc).meta["n_patients"]})
         print(f"seed {seed} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+        done = seeds[: seeds.index(seed) + 1]  # written after every seed: a long run leaves its finished seeds
+        _false_positive_report(done, draws, out, t0, rows, seq_rows, cc_rows, sign_rows, diags)
+
+
+def _false_positive_report(seeds, draws, out: Path, t0, rows, seq_rows, cc_rows, sign_rows, diags):
     fp, sq, cc, sg = (pd.DataFrame(x) for x in (rows, seq_rows, cc_rows, sign_rows))
     sq_null = sq[sq.moderator.str.startswith("null")]
     lines = [f"ipd_meta part 2: false positives among 20 null moderators x 2 visits, seeds {seeds} "
@@ -151,8 +165,8 @@ def false_positives(seeds, draws, out: Path):
     print(text)
     out.mkdir(parents=True, exist_ok=True)
     (out / "ipd_meta_part2_false_positives.txt").write_text(text + "\n")
-    fp.to_csv(out / "ipd_meta_part2_null_cells.csv", index=False)
-    sq.to_csv(out / "ipd_meta_part2_sequential_cells.csv", index=False)
+    for name, table in zip(FALSE_POSITIVE_TABLES, (fp, sq, cc, sg, pd.DataFrame(diags))):
+        table.to_csv(out / f"ipd_meta_part2_{name}.csv", index=False)
 
 
 def _angle(a, b) -> float:
@@ -200,9 +214,45 @@ def mstar(seeds, draws, out: Path):
     (out / "ipd_meta_part2_mstar.txt").write_text(text + "\n")
 
 
+def imputation(seeds, draws, out: Path):
+    """Imputation against complete cases with the same (normal) priors, so that only the handling of
+    missing values differs: the seed design's four patient moderators (msm and bmi the most often
+    missing), within level, 90% intervals: coverage of the truth, width, patients analysed."""
+    import bayes_ket as bk
+
+    rows, t0 = [], time.perf_counter()
+    for seed in seeds:
+        trial = bk.simulate("ipd_meta", seed=seed)
+        truth = trial.truth["model"]["percent"]["moderation"]
+        for label, missing in (("imputed", "impute"), ("complete cases", "complete")):
+            f, s = _fit(trial, draws, moderators=PATIENT, study_moderators=STUDY, missing=missing,
+                        shrinkage="normal", mstar=False)
+            m = s[(s.quantity == "moderation") & (s.level == "within")]
+            for _, r in m.iterrows():
+                t = truth[r["moderator"]]["within"][r["visit"]]
+                rows.append({"seed": seed, "fit": label, "moderator": r["moderator"], "visit": r["visit"],
+                             "truth": t, "mean": r["mean"], "width": r["upper"] - r["lower"],
+                             "covered": r["lower"] <= t <= r["upper"],
+                             "p_right_sign": r["prob_positive"] if t > 0 else 1 - r["prob_positive"],
+                             "patients": f.meta["n_patients"], "divergences": f.diagnostics()["divergences"]})
+        print(f"seed {seed} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+    a = pd.DataFrame(rows)
+    text = "\n".join([
+        f"ipd_meta part 2: imputation vs complete cases, same normal priors (shrinkage='normal'), moderators "
+        f"{', '.join(PATIENT)} (within level), seeds {seeds}, 4 chains x ({draws} + {draws}), 90% intervals; "
+        f"wall {time.perf_counter() - t0:.0f} s", "",
+        a.groupby(["moderator", "fit"])[["covered", "width", "p_right_sign", "patients"]].mean().round(3).to_string(),
+        "", "all four moderators:",
+        a.groupby("fit")[["covered", "width", "p_right_sign", "patients", "divergences"]].mean().round(3).to_string()])
+    print(text)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ipd_meta_part2_imputation.txt").write_text(text + "\n")
+    a.to_csv(out / "ipd_meta_part2_imputation_cells.csv", index=False)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["default", "false_positives", "mstar"])
+    ap.add_argument("what", choices=["default", "false_positives", "mstar", "imputation"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--out", default=str(HERE / "results"))
@@ -212,6 +262,8 @@ def main(argv=None):
         default(out)
     elif a.what == "false_positives":
         false_positives(a.seeds, a.draws, out)
+    elif a.what == "imputation":
+        imputation(a.seeds, a.draws, out)
     else:
         mstar(a.seeds, a.draws, out)
 

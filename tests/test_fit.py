@@ -50,3 +50,28 @@ def test_single_arm_log_time():
     assert "effect" not in set(s.quantity) and "moderation" not in set(s.quantity)
     assert {"mean_trajectory", "moderator_effect", "response_rate"} <= set(s.quantity)
     assert fit.meta["rows_used"] + len(fit.meta["rows_excluded"]) == len(trial.frame)
+
+
+def _memory_maps() -> int:
+    with open("/proc/self/maps") as f:
+        return sum(1 for _ in f)
+
+
+def test_fits_in_a_loop_release_their_compiled_code(pooled_trial):
+    """bk.fit drops the compiled code when it returns: dozens of fits in one process otherwise
+    exhaust Linux's memory maps (~1,000-3,000 a model against vm.max_map_count 65,530) and crash.
+    A held Analysis keeps its compiled sampler (no new compilation after other fits)."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("counts /proc/self/maps, which only Linux has")
+    a = bk.Analysis("trajectory", pooled_trial, moderators=())
+    quiet(a.sample, seed=1, **TINY)
+    quiet(bk.fit, "trajectory", pooled_trial, moderators=(), seed=1, **TINY)  # everything imported and warm
+    before = _memory_maps()
+    for n in (40, 50, 60):  # three new shapes: three new compilations
+        quiet(bk.fit, "trajectory", bk.simulate("pooled_rct", seed=0, n_patients=n), moderators=(), seed=1, **TINY)
+    assert _memory_maps() - before < 500  # ~900 or more per model when the code stays mapped
+    compiled = COMPILATIONS["count"]
+    quiet(a.sample, seed=2, **TINY)
+    assert COMPILATIONS["count"] == compiled
