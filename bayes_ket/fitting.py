@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time as _time
 
 import numpy as np
@@ -214,16 +215,20 @@ def fit(model, trial, outcome=None, moderators=None, time=None, priors=None, dra
     max_treedepth, dense_mass. Every other option goes to the family (e.g. items
     ``patient_change=True``, trajectory ``parameterization="noncentered"``).
 
-    The compiled code is released when the fit returns (``engine.jax_nuts.release_compiled_code``),
-    so a loop over many fits holds a bounded amount of memory; to sample one model again and
-    again (priors, seeds, replicates), keep an ``Analysis`` and call its ``sample``.
+    When the fit returns (or fails), all of JAX's in-memory compiled code in the process is
+    released (``engine.jax_nuts.release_compiled_code``), so a loop over many ``bk.fit`` calls
+    holds a bounded amount of memory. To sample one model again and again (priors, seeds,
+    replicates), keep an ``Analysis`` and call its ``sample``: its compiled sampler stays.
     """
     sampler = {k: options.pop(k) for k in list(options) if k in SAMPLER_OPTIONS}
     t0 = _time.perf_counter()
-    analysis = Analysis(model, trial, outcome=outcome, moderators=moderators, time=time, priors=priors, **options)
-    result = analysis.sample(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar, **sampler)
-    result.meta["timing"]["total_s"] = _time.perf_counter() - t0
-    from .engine.jax_nuts import release_compiled_code
-
-    release_compiled_code()  # this Analysis is not reused; a loop over many fits must not exhaust the memory maps
-    return result
+    try:
+        analysis = Analysis(model, trial, outcome=outcome, moderators=moderators, time=time, priors=priors, **options)
+        result = analysis.sample(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar, **sampler)
+        result.meta["timing"]["total_s"] = _time.perf_counter() - t0
+        return result
+    finally:  # this Analysis is not reused: a loop over many fits must not exhaust the memory maps
+        analysis = None
+        engine = sys.modules.get("bayes_ket.engine.jax_nuts")  # not loaded: nothing was compiled (bad input)
+        if engine is not None:
+            engine.release_compiled_code()

@@ -94,7 +94,8 @@ print(s[s.quantity.isin(["effect", "effect_std", "tau", "mstar_r"])].drop(column
     (out / "ipd_meta_part2_default.txt").write_text(text)
 
 
-#: the cell tables false_positives writes (after every seed), in the order _false_positive_report takes them
+#: the cell tables false_positives writes (after every seed), in the order _false_positive_report takes them;
+#: "fits" has the full model's diagnostics per seed
 FALSE_POSITIVE_TABLES = ("null_cells", "sequential_cells", "imputed_vs_complete_cells", "true_moderator_cells", "fits")
 
 
@@ -103,7 +104,7 @@ def false_positives(seeds, draws, out: Path):
 
     rows, seq_rows, cc_rows, sign_rows, diags = [], [], [], [], []
     t0 = time.perf_counter()
-    for seed in seeds:
+    for k, seed in enumerate(seeds):
         trial = bk.simulate("ipd_meta", seed=seed, null_moderators=20)
         truth = trial.truth["model"]["percent"]["moderation"]
         nulls = trial.truth["null_moderators"]
@@ -140,8 +141,8 @@ def false_positives(seeds, draws, out: Path):
                                     "width": r["upper"] - r["lower"], "covered": r["lower"] <= t <= r["upper"],
                                     "patients": (f if fit_name == "imputed" else fc).meta["n_patients"]})
         print(f"seed {seed} done ({time.perf_counter() - t0:.0f} s)", flush=True)
-        done = seeds[: seeds.index(seed) + 1]  # written after every seed: a long run leaves its finished seeds
-        _false_positive_report(done, draws, out, t0, rows, seq_rows, cc_rows, sign_rows, diags)
+        # written after every seed: a long run leaves its finished seeds
+        _false_positive_report(seeds[: k + 1], draws, out, t0, rows, seq_rows, cc_rows, sign_rows, diags)
 
 
 def _false_positive_report(seeds, draws, out: Path, t0, rows, seq_rows, cc_rows, sign_rows, diags):
@@ -228,13 +229,14 @@ def imputation(seeds, draws, out: Path):
             f, s = _fit(trial, draws, moderators=PATIENT, study_moderators=STUDY, missing=missing,
                         shrinkage="normal", mstar=False)
             m = s[(s.quantity == "moderation") & (s.level == "within")]
+            divergences = f.diagnostics()["divergences"]
             for _, r in m.iterrows():
                 t = truth[r["moderator"]]["within"][r["visit"]]
                 rows.append({"seed": seed, "fit": label, "moderator": r["moderator"], "visit": r["visit"],
                              "truth": t, "mean": r["mean"], "width": r["upper"] - r["lower"],
                              "covered": r["lower"] <= t <= r["upper"],
-                             "p_right_sign": r["prob_positive"] if t > 0 else 1 - r["prob_positive"],
-                             "patients": f.meta["n_patients"], "divergences": f.diagnostics()["divergences"]})
+                             "p_right_sign": (r["prob_positive"] if t > 0 else 1 - r["prob_positive"]) if t != 0
+                             else np.nan, "patients": f.meta["n_patients"], "divergences": divergences})
         print(f"seed {seed} done ({time.perf_counter() - t0:.0f} s)", flush=True)
     a = pd.DataFrame(rows)
     text = "\n".join([

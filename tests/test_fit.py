@@ -1,5 +1,8 @@
 """The fit API on small real samplings: what mock draws cannot show."""
 
+import gc
+import sys
+
 import numpy as np
 import pytest
 
@@ -53,6 +56,7 @@ def test_single_arm_log_time():
 
 
 def _memory_maps() -> int:
+    gc.collect()
     with open("/proc/self/maps") as f:
         return sum(1 for _ in f)
 
@@ -61,8 +65,6 @@ def test_fits_in_a_loop_release_their_compiled_code(pooled_trial):
     """bk.fit drops the compiled code when it returns: dozens of fits in one process otherwise
     exhaust Linux's memory maps (~1,000-3,000 a model against vm.max_map_count 65,530) and crash.
     A held Analysis keeps its compiled sampler (no new compilation after other fits)."""
-    import sys
-
     if not sys.platform.startswith("linux"):
         pytest.skip("counts /proc/self/maps, which only Linux has")
     a = bk.Analysis("trajectory", pooled_trial, moderators=())
