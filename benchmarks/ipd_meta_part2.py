@@ -17,8 +17,8 @@ the true non-zero patient moderators' P(right sign); imputation vs complete case
 missing="complete") for the moderators most affected by missingness (msm, bmi): coverage of their
 truth and interval widths.
 
-imputation: the four patient moderators with normal priors, imputed against complete cases (part 1's
-behaviour), so that the comparison is of the missing-value handling alone (false_positives compares them
+imputation: the four patient moderators with normal priors and no study-level moderators, imputed
+against complete cases (part 1's behaviour), so that the comparison is of the missing-value handling alone (false_positives compares them
 under the horseshoe): coverage of the truth, interval width, P(right sign), patients analysed.
 
 mstar: (a) direction: data with three true patient moderators of known weights (simulate option
@@ -130,8 +130,9 @@ def false_positives(seeds, draws, out: Path):
             seq_rows.append({"seed": seed, "moderator": r["moderator"], "visit": r["visit"], "truth": t,
                              "lower": r["lower"], "upper": r["upper"], "excludes_0": not r["lower"] <= 0 <= r["upper"],
                              "covered": r["lower"] <= t <= r["upper"], "divergences": r["divergences"]})
-        fc, sc = _fit(trial, draws, **(full_options(trial) | {"missing": "complete",
-                                                              "moderators": PATIENT, "mstar": False}))
+        # complete cases, no study-level moderators: dropping patients can leave one constant over the studies
+        fc, sc = _fit(trial, draws, **(full_options(trial) | {"missing": "complete", "moderators": PATIENT,
+                                                              "study_moderators": (), "mstar": False}))
         for fit_name, tab in (("imputed", s), ("complete cases", sc)):
             for mod in ("msm", "bmi"):
                 for _, r in tab[(tab.quantity == "moderation") & (tab.moderator == mod)
@@ -222,11 +223,12 @@ def imputation(seeds, draws, out: Path):
     import bayes_ket as bk
 
     rows, t0 = [], time.perf_counter()
-    for seed in seeds:
+    for k, seed in enumerate(seeds):
         trial = bk.simulate("ipd_meta", seed=seed)
         truth = trial.truth["model"]["percent"]["moderation"]
         for label, missing in (("imputed", "impute"), ("complete cases", "complete")):
-            f, s = _fit(trial, draws, moderators=PATIENT, study_moderators=STUDY, missing=missing,
+            # no study-level moderators: complete cases can leave one constant over the studies left
+            f, s = _fit(trial, draws, moderators=PATIENT, study_moderators=(), missing=missing,
                         shrinkage="normal", mstar=False)
             m = s[(s.quantity == "moderation") & (s.level == "within")]
             divergences = f.diagnostics()["divergences"]
@@ -238,6 +240,10 @@ def imputation(seeds, draws, out: Path):
                              "p_right_sign": (r["prob_positive"] if t > 0 else 1 - r["prob_positive"]) if t != 0
                              else np.nan, "patients": f.meta["n_patients"], "divergences": divergences})
         print(f"seed {seed} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+        _imputation_report(seeds[: k + 1], draws, out, t0, rows)
+
+
+def _imputation_report(seeds, draws, out: Path, t0, rows):
     a = pd.DataFrame(rows)
     text = "\n".join([
         f"ipd_meta part 2: imputation vs complete cases, same normal priors (shrinkage='normal'), moderators "
