@@ -227,8 +227,8 @@ def fit(model, trial, outcome=None, moderators=None, time=None, priors=None, dra
         result = analysis.sample(draws=draws, tune=tune, chains=chains, seed=seed, progressbar=progressbar, **sampler)
         result.meta["timing"]["total_s"] = _time.perf_counter() - t0
         return result
-    finally:  # this Analysis is not reused: a loop over many fits must not exhaust the memory maps
-        analysis = None
+    finally:  # a loop over many fits must not exhaust the memory maps (release_compiled_code)
+        analysis = None  # not reused: dropped, with its compiled sampler, before the release
         engine = sys.modules.get("bayes_ket.engine.jax_nuts")  # not loaded: nothing was compiled (bad input)
         if engine is not None:
             engine.release_compiled_code()
